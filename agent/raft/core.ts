@@ -465,8 +465,15 @@ export class RaftCore {
     return this.leaderId !== NONE && this.electionElapsed < this.electionTicks;
   }
 
+  /**
+   * May this node campaign? A voter in its latest configuration may; so may a
+   * voter of the last committed one whose removal is still uncommitted: if it
+   * stepped down before the removal committed, the others may need it to lead
+   * once more to commit the removal (otherwise they can deadlock: its longer
+   * log makes it refuse their votes).
+   */
   protected promotable(): boolean {
-    return this.membership.voters.includes(this.id);
+    return this.membership.voters.includes(this.id) || this.membershipAt(this.log.commit).voters.includes(this.id);
   }
 
   protected tickElection(): void {

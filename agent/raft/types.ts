@@ -124,6 +124,10 @@ export interface ReadState {
  *  3. Apply `snapshot` (if any) and then `committedEntries` to the state machine,
  *     in order. Committed entries are always already durable on this node.
  *  4. Serve each of `readStates` once the applied index reaches its `index`.
+ *
+ * Between `ready()` and `advance()` the driver must not call `step`, `tick` or
+ * any request method: `ready()` hands the entries out, and the core treats them
+ * as durable from `advance()` on.
  */
 export interface Ready {
   softState?: SoftState;

@@ -1,0 +1,125 @@
+/**
+ * The engine driver contract: everything the agent does to the local database
+ * engine goes through this interface, so the HA loop never runs a binary or a
+ * SQL statement itself. The driver that ships is PostgreSQL (`postgres/`).
+ *
+ * Every method is idempotent where it can be (start on a running engine, stop
+ * on a stopped one, follow the primary already followed): the HA loop retries
+ * an action on its next cycle when the previous attempt failed half-way.
+ */
+
+/** A WAL position as PostgreSQL prints it ("0/3000148"), or null when unknown. */
+export type Lsn = string;
+
+/** Where a standby streams from. */
+export interface PrimaryEndpoint {
+  nodeId: string;
+  host: string;
+  port: number;
+}
+
+export interface EngineStatus {
+  /** The postmaster is running and accepts connections. */
+  running: boolean;
+  /** Running and in recovery (a standby); false on a primary. */
+  inRecovery: boolean;
+  /** Current timeline id (from pg_control_checkpoint on a standby, from the server on a primary). */
+  timeline: number | null;
+  /** Primary: pg_current_wal_flush_lsn(). Standby: pg_last_wal_receive_lsn() (flushed to the standby's disk). */
+  flushLsn: Lsn | null;
+  /** Standby: pg_last_wal_replay_lsn(). */
+  replayLsn: Lsn | null;
+  /** Standby: the WAL receiver is streaming, and from which node (parsed from primary_conninfo application_name). */
+  streamingFrom: string | null;
+  /** Server version as the server reports it (`SHOW server_version`), e.g. "15.18". */
+  version: string | null;
+  /** Primary: the current synchronous_standby_names. */
+  syncStandbyNames: string | null;
+  /** Primary: connected standbys as pg_stat_replication shows them. */
+  replicas: ReplicaStatus[];
+  /** Does a data directory with a cluster exist at all? */
+  initialized: boolean;
+  /** Why the engine is not running (last start failure), for status output. */
+  problem: string | null;
+}
+
+export interface ReplicaStatus {
+  /** application_name: the node id. */
+  nodeId: string;
+  state: string; // 'streaming', 'catchup', ...
+  syncState: string; // 'sync', 'quorum', 'potential', 'async'
+  flushLsn: Lsn | null;
+  replayLsn: Lsn | null;
+  /** Bytes of WAL between the primary's flush position and this standby's flush position. */
+  lagBytes: number | null;
+}
+
+/** Settings the driver needs to run the engine; derived from [engine] and the node identity. */
+export interface EngineSettings {
+  nodeId: string;
+  dataDir: string;
+  host: string; // address the engine listens on (127.0.0.1 in the sandbox)
+  port: number;
+  binDir: string;
+  /** Unprivileged OS user that runs the engine when the agent runs as root. */
+  engineUser: string;
+  /** Superuser and replication credentials, generated per cluster and never logged. */
+  superuser: { name: string; password: string };
+  replicationUser: { name: string; password: string };
+  /** Addresses allowed to connect for replication (the members), written into pg_hba.conf. */
+  replicationPeers: string[];
+  /** Extra postgresql.conf settings from [engine.parameters]. */
+  parameters: Record<string, string | number | boolean>;
+}
+
+/** Typed failure of an engine action: `code` for the loop, `message` for people. */
+export class EngineError extends Error {
+  constructor(
+    readonly code:
+      | 'binary-missing'
+      | 'start-failed'
+      | 'stop-failed'
+      | 'promote-failed'
+      | 'clone-failed'
+      | 'rewind-failed'
+      | 'not-initialized'
+      | 'command-failed',
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+export interface EngineDriver {
+  /** Create a new cluster (first node only): initdb with data checksums, users, pg_hba. */
+  init(): Promise<void>;
+  /** Start the engine as it is configured (primary, or standby if standby.signal exists). */
+  start(): Promise<void>;
+  stop(mode: 'smart' | 'fast' | 'immediate'): Promise<void>;
+  status(): Promise<EngineStatus>;
+  /** Promote a standby to primary (pg_ctl promote), waiting until it accepts writes. */
+  promote(): Promise<void>;
+  /**
+   * Become (or stay) a standby of `primary`: write primary_conninfo and the
+   * replication slot name, create standby.signal, restart/reload as needed.
+   * `null` stops WAL streaming entirely (used before a failover comparison so a
+   * still-running old primary cannot move this standby while candidates compare).
+   */
+  follow(primary: PrimaryEndpoint | null): Promise<void>;
+  /** pg_rewind this (stopped) former primary onto `primary`'s timeline. */
+  rewind(primary: PrimaryEndpoint): Promise<void>;
+  /**
+   * Make a fresh copy from `primary` with pg_basebackup (replication slot,
+   * streamed WAL). An existing data directory is moved aside, not deleted,
+   * until the new copy is running. `onProgress` reports bytes done/total.
+   */
+  clone(primary: PrimaryEndpoint, opts?: { onProgress?: (done: number, total: number) => void }): Promise<void>;
+  /** Delete the data directory a clone moved aside, once the new copy streams. */
+  discardPrevious(): Promise<void>;
+  /** Primary: set synchronous_standby_names (e.g. `ANY 1 ("n2","n3")`; '' for none) and reload. */
+  setSyncStandbys(value: string): Promise<void>;
+  /** Primary: create/drop the physical replication slots for these standbys. */
+  syncSlots(standbys: string[]): Promise<void>;
+}

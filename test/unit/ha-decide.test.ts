@@ -1,0 +1,200 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decide, type HaInput } from '../../agent/ha/decide.ts';
+import type { EngineStatus } from '../../agent/engine/driver.ts';
+import type { ClusterConfigRecord, MemberRecord, PrimaryRecord } from '../../agent/state/records.ts';
+
+const config: ClusterConfigRecord = {
+  haMode: 'active_active',
+  autoFailover: true,
+  minQuorumSize: null,
+  failoverTimeoutMs: 7000,
+  leaseMs: 5000,
+  durability: 'strict',
+};
+
+function member(id: string, over: Partial<MemberRecord> = {}): MemberRecord {
+  return { id, kind: 'voter', apiUrl: `http://127.0.0.1/${id}`, pgHost: '127.0.0.1', pgPort: 5432, region: 'local', weight: 1, tags: [], adminState: 'active', ...over };
+}
+
+const members = [member('n1'), member('n2'), member('n3')];
+
+function engine(over: Partial<EngineStatus> = {}): EngineStatus {
+  return {
+    running: true,
+    inRecovery: true,
+    timeline: 1,
+    flushLsn: '0/3000000',
+    replayLsn: '0/3000000',
+    streamingFrom: 'n1',
+    version: '15.18',
+    syncStandbyNames: null,
+    replicas: [],
+    initialized: true,
+    problem: null,
+    ...over,
+  };
+}
+
+const record = (node: string, epoch = 1): PrimaryRecord => ({ node, epoch, since: '', reason: 'test', sync: { k: 1, standbys: ['n2', 'n3'].filter((s) => s !== node).concat(node === 'n1' ? [] : ['n1']).sort() } });
+
+function input(over: Partial<HaInput> = {}): HaInput {
+  return {
+    now: 100_000,
+    self: { id: 'n2', kind: 'voter' },
+    state: { primary: record('n1'), primaryVersion: 3, members, config, failoverRequest: null },
+    config,
+    raft: { isLeader: false, leader: 'n1' },
+    engine: engine(),
+    leaseConfirmedAt: null,
+    lastPrimaryEpoch: null,
+    holdStreamingUntil: null,
+    primaryHealth: null,
+    syncCaughtUp: [],
+    busy: null,
+    ...over,
+  };
+}
+
+const streamingReplicas = [
+  { nodeId: 'n2', state: 'streaming', syncState: 'quorum', flushLsn: '0/3000000', replayLsn: '0/3000000', lagBytes: 0 },
+  { nodeId: 'n3', state: 'streaming', syncState: 'quorum', flushLsn: '0/3000000', replayLsn: '0/3000000', lagBytes: 0 },
+];
+
+test('a streaming standby of the recorded primary does nothing, and says so', () => {
+  const d = decide(input());
+  assert.equal(d.action.kind, 'none');
+  assert.match(d.sentence, /standby streaming from n1, the primary of epoch 1/);
+});
+
+test('a primary that lost the quorum keeps serving within its lease, then fences itself', () => {
+  const primaryEngine = engine({ inRecovery: false, streamingFrom: null });
+  const within = decide(input({ self: { id: 'n1', kind: 'voter' }, state: null, engine: primaryEngine, leaseConfirmedAt: 97_000 }));
+  assert.equal(within.action.kind, 'none');
+  assert.match(within.sentence, /lease is valid \(2000 ms left\)/);
+  const expired = decide(input({ self: { id: 'n1', kind: 'voter' }, state: null, engine: primaryEngine, leaseConfirmedAt: 94_000 }));
+  assert.equal(expired.action.kind, 'fence');
+  assert.match(expired.sentence, /lost contact with the quorum for 6000 ms, longer than the 5000 ms lease/);
+  const never = decide(input({ self: { id: 'n1', kind: 'voter' }, state: null, engine: primaryEngine, leaseConfirmedAt: null }));
+  assert.equal(never.action.kind, 'fence');
+});
+
+test('a standby without quorum stays as it is', () => {
+  const d = decide(input({ state: null }));
+  assert.equal(d.action.kind, 'none');
+  assert.match(d.sentence, /no quorum: staying a standby/);
+});
+
+test('an engine running as primary that the record does not name is fenced at once, even on the leader', () => {
+  const d = decide(input({ engine: engine({ inRecovery: false, streamingFrom: null }), raft: { isLeader: true, leader: 'n2' } }));
+  assert.deepEqual(d.action, { kind: 'fence', reason: d.sentence });
+  assert.match(d.sentence, /n1 is the primary of epoch 1: stopping my engine/);
+});
+
+test('bootstrap: the leader names itself the first primary with a majority quorum commit; the others wait', () => {
+  const base = input({ state: { primary: null, primaryVersion: 0, members, config, failoverRequest: null }, engine: engine({ initialized: false, running: false }) });
+  const leader = decide({ ...base, self: { id: 'n1', kind: 'voter' }, raft: { isLeader: true, leader: 'n1' } });
+  assert.equal(leader.action.kind, 'create-primary-record');
+  if (leader.action.kind === 'create-primary-record') {
+    assert.equal(leader.action.record.node, 'n1');
+    assert.equal(leader.action.record.epoch, 1);
+    assert.deepEqual(leader.action.record.sync, { k: 1, standbys: ['n2', 'n3'] });
+  }
+  const follower = decide(base);
+  assert.equal(follower.action.kind, 'none');
+  assert.match(follower.sentence, /waiting for the leader \(n1\)/);
+});
+
+test('the named first primary initializes its database; a standby without data clones', () => {
+  const fresh = engine({ initialized: false, running: false, inRecovery: false, streamingFrom: null });
+  assert.equal(decide(input({ self: { id: 'n1', kind: 'voter' }, engine: fresh })).action.kind, 'init-engine');
+  assert.deepEqual(decide(input({ engine: fresh })).action, { kind: 'clone', primary: 'n1' });
+  // Named primary of a later epoch with no data: never initdb over a cluster that has data elsewhere.
+  const later = decide(input({ self: { id: 'n1', kind: 'voter' }, engine: fresh, state: { primary: record('n1', 4), primaryVersion: 9, members, config, failoverRequest: null } }));
+  assert.equal(later.action.kind, 'none');
+  assert.match(later.sentence, /no data directory/);
+});
+
+test('the node named primary promotes its standby engine only through the committed record', () => {
+  const d = decide(input({ state: { primary: record('n2', 2), primaryVersion: 5, members, config, failoverRequest: null } }));
+  assert.deepEqual(d.action, { kind: 'promote', epoch: 2 });
+});
+
+test('a former primary rewinds onto the new primary before following it', () => {
+  const stopped = engine({ running: false, inRecovery: false, streamingFrom: null });
+  const d = decide(input({ self: { id: 'n1', kind: 'voter' }, engine: stopped, lastPrimaryEpoch: 1, state: { primary: record('n2', 2), primaryVersion: 5, members, config, failoverRequest: null } }));
+  assert.deepEqual(d.action, { kind: 'rewind', primary: 'n2' });
+  const plain = decide(input({ engine: stopped }));
+  assert.deepEqual(plain.action, { kind: 'follow', primary: 'n1' });
+});
+
+test('a standby streaming from the wrong node re-points to the recorded primary', () => {
+  const d = decide(input({ self: { id: 'n3', kind: 'voter' }, engine: engine({ streamingFrom: 'n2' }) }));
+  assert.deepEqual(d.action, { kind: 'follow', primary: 'n1' });
+  assert.match(d.sentence, /was streaming from n2/);
+});
+
+test('a candidate holding WAL streaming for a failover comparison does not re-follow the old primary', () => {
+  const d = decide(input({ engine: engine({ streamingFrom: null }), holdStreamingUntil: 103_000 }));
+  assert.equal(d.action.kind, 'none');
+  assert.match(d.sentence, /holding WAL streaming/);
+});
+
+test('leader: waits out the failover timeout, then fails over; never with auto_failover off', () => {
+  const leader = { raft: { isLeader: true, leader: 'n2' } };
+  const early = decide(input({ ...leader, primaryHealth: { healthy: false, unhealthySince: 95_000, detail: 'agent unreachable' } }));
+  assert.equal(early.action.kind, 'none');
+  assert.match(early.sentence, /failing over after 7000 ms/);
+  const due = decide(input({ ...leader, primaryHealth: { healthy: false, unhealthySince: 92_000, detail: 'agent unreachable' } }));
+  assert.equal(due.action.kind, 'failover');
+  const off = decide(input({ ...leader, state: { primary: record('n1'), primaryVersion: 3, members, config: { ...config, autoFailover: false }, failoverRequest: null }, primaryHealth: { healthy: false, unhealthySince: 0, detail: 'engine down' } }));
+  assert.equal(off.action.kind, 'none');
+  assert.match(off.sentence, /automatic failover is off/);
+});
+
+test('leader: a healthy primary gets Raft leadership; a requested switchover runs only for the current epoch', () => {
+  const leader = { raft: { isLeader: true, leader: 'n2' } };
+  assert.deepEqual(decide(input({ ...leader, primaryHealth: { healthy: true, unhealthySince: null, detail: '' } })).action, { kind: 'transfer-leadership', to: 'n1' });
+  const req = { requestId: 'r1', to: 'n3', force: false, fromEpoch: 1, requestedAt: '' };
+  const run = decide(input({ ...leader, state: { primary: record('n1'), primaryVersion: 3, members, config, failoverRequest: req } }));
+  assert.equal(run.action.kind, 'failover');
+  const stale = decide(input({ ...leader, state: { primary: record('n1', 2), primaryVersion: 3, members, config, failoverRequest: req } }));
+  assert.notEqual(stale.action.kind, 'failover');
+});
+
+test('primary: brings synchronous replication in step, widening the record before the engine', () => {
+  const self = { id: 'n1', kind: 'voter' as const };
+  const noSync: PrimaryRecord = { ...record('n1'), sync: { k: 0, standbys: [] } };
+  const primaryEngine = engine({ inRecovery: false, streamingFrom: null, replicas: streamingReplicas, syncStandbyNames: '' });
+  const first = decide(input({ self, engine: primaryEngine, state: { primary: noSync, primaryVersion: 3, members, config, failoverRequest: null } }));
+  // Raising k: the engine first (the record must never promise more than the engine enforced).
+  assert.equal(first.action.kind, 'sync-step');
+  if (first.action.kind === 'sync-step') assert.deepEqual(first.action.step, { kind: 'engine', value: 'ANY 1 ("n2", "n3")', why: first.sentence });
+  const inStep = decide(input({ self, engine: { ...primaryEngine, syncStandbyNames: 'ANY 1 ("n2", "n3")' } }));
+  assert.equal(inStep.action.kind, 'none');
+  assert.match(inStep.sentence, /commits wait for ANY 1 of \(n2, n3\)/);
+});
+
+test('primary in strict mode with its standbys down keeps k and says writes wait', () => {
+  const self = { id: 'n1', kind: 'voter' as const };
+  const d = decide(input({ self, engine: engine({ inRecovery: false, streamingFrom: null, replicas: [], syncStandbyNames: 'ANY 1 ("n2", "n3")' }) }));
+  assert.equal(d.action.kind, 'none');
+  assert.match(d.sentence, /writes wait: only 0 of the 1 synchronous standbys needed are streaming \(n2, n3 down\)/);
+});
+
+test('primary in available mode lowers k only after recording the weaker promise', () => {
+  const self = { id: 'n1', kind: 'voter' as const };
+  const avail = { ...config, durability: 'available' as const };
+  const d = decide(input({ self, engine: engine({ inRecovery: false, streamingFrom: null, replicas: [], syncStandbyNames: 'ANY 1 ("n2", "n3")' }), state: { primary: record('n1'), primaryVersion: 3, members, config: avail, failoverRequest: null } }));
+  assert.equal(d.action.kind, 'sync-step');
+  if (d.action.kind === 'sync-step') {
+    assert.equal(d.action.step.kind, 'record');
+    if (d.action.step.kind === 'record') assert.deepEqual(d.action.step.sync, { k: 0, standbys: [] });
+    assert.equal(d.action.expectVersion, 3);
+  }
+});
+
+test('witness and busy agents take no action', () => {
+  assert.match(decide(input({ self: { id: 'w', kind: 'witness' } })).sentence, /witness/);
+  assert.match(decide(input({ busy: 'cloning from n1' })).sentence, /busy: cloning from n1/);
+});

@@ -40,7 +40,10 @@ export interface HaInput {
   leaseConfirmedAt: number | null;
   /** Epoch in which this node last ran its engine as primary (kept on local disk); null if never or since rewound. */
   lastPrimaryEpoch: number | null;
-  /** WAL streaming is held off until then (this node is a candidate being compared in a failover). */
+  /**
+   * Hold until then: a failover candidate does not stream WAL while the leader
+   * compares candidates; a primary stopped for a switchover does not restart.
+   */
   holdStreamingUntil: number | null;
   /** Leader only: the recorded primary as this node observes it. */
   primaryHealth: PrimaryHealth | null;
@@ -169,7 +172,12 @@ function asPrimary(i: HaInput, primary: PrimaryRecord): HaDecision {
       `I am named primary of epoch ${primary.epoch} but have no data directory: fail over to another node or reinitialize this one`,
     );
   }
-  if (!e.running) return { action: { kind: 'start-engine' }, sentence: `starting my engine as primary of epoch ${primary.epoch}` };
+  if (!e.running) {
+    if (i.holdStreamingUntil !== null && i.now < i.holdStreamingUntil) {
+      return none(`holding my engine stopped for a switchover (${fmtMs(i.holdStreamingUntil - i.now)} left)`);
+    }
+    return { action: { kind: 'start-engine' }, sentence: `starting my engine as primary of epoch ${primary.epoch}` };
+  }
   if (e.inRecovery) {
     return { action: { kind: 'promote', epoch: primary.epoch }, sentence: `promoting: the record naming me primary of epoch ${primary.epoch} is committed` };
   }

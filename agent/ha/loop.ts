@@ -1,0 +1,400 @@
+/**
+ * The HA loop: once per heartbeat, observe (engine, replicated state, the
+ * primary), `decide`, execute the one action, and log the decision's sentence
+ * when it changes (and every `repeatLogEvery` cycles otherwise). Long actions
+ * (clone, rewind, failover) run on a one-slot executor so the loop keeps
+ * observing, keeps its lease and can still fence while they run.
+ */
+
+import type { EngineDriver, EngineStatus, PrimaryEndpoint } from '../engine/driver.ts';
+import type { ClusterState, Snapshot } from '../state/cluster-state.ts';
+import { KEY, type ClusterConfigRecord, type ClusterIdentity, type MemberKind, type MemberRecord } from '../state/records.ts';
+import { decide, type HaAction, type HaDecision, type PrimaryHealth } from './decide.ts';
+import type { LocalStateFile } from './local-state.ts';
+import { lsnDiff } from './lsn.ts';
+import type { Observation, PeerClient, PositionReport } from './peers.ts';
+import { runFailover } from '../procedures/failover.ts';
+
+export interface HaLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** The part of the Raft node the loop uses. */
+export interface RaftHandle {
+  isLeader(): boolean;
+  leader(): { id: string; term: number } | null;
+  transferLeadership(to: string): Promise<void>;
+}
+
+export interface HaLoopOptions {
+  self: { id: string; kind: MemberKind };
+  raft: RaftHandle;
+  state: ClusterState;
+  driver: EngineDriver | null;
+  peers: PeerClient;
+  local: LocalStateFile;
+  intervalMs: number;
+  /** Settings used until the replicated config exists (and to seed it). */
+  defaults: ClusterConfigRecord;
+  /** Members from the node's config, written into the replicated state by the first leader. */
+  seedMembers: MemberRecord[];
+  clusterName: string;
+  logger: HaLogger;
+  clock?: () => number;
+  isoNow?: () => string;
+  repeatLogEvery?: number;
+}
+
+const STOPPED: EngineStatus = {
+  running: false,
+  inRecovery: false,
+  timeline: null,
+  flushLsn: null,
+  replayLsn: null,
+  streamingFrom: null,
+  version: null,
+  syncStandbyNames: null,
+  replicas: [],
+  initialized: false,
+  problem: null,
+};
+
+export class HaLoop {
+  private readonly o: HaLoopOptions;
+  private readonly clock: () => number;
+  private readonly isoNow: () => string;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private cycling: Promise<void> | null = null;
+
+  private leaseConfirmedAt: number | null = null;
+  private holdUntil: number | null = null;
+  private busy: string | null = null;
+  private primaryUnhealthySince: number | null = null;
+  private lastTransferAt = -Infinity;
+  private syncSwitchLsn: string | null = null;
+  private lastSentence = '';
+  private sameSentenceCount = 0;
+
+  /** What the last cycle saw, for the API. */
+  engine: EngineStatus = STOPPED;
+  snapshot: Snapshot | null = null;
+  snapshotAt: number | null = null;
+  lastCycleAt = 0;
+  lastDecision: HaDecision | null = null;
+  problem: string | null = null;
+
+  constructor(opts: HaLoopOptions) {
+    this.o = opts;
+    this.clock = opts.clock ?? (() => performance.now());
+    this.isoNow = opts.isoNow ?? (() => new Date().toISOString());
+  }
+
+  start(): void {
+    const run = () => {
+      if (this.stopped) return;
+      this.cycling = this.cycle()
+        .catch((err) => this.o.logger.error({ err }, 'HA cycle failed'))
+        .finally(() => {
+          this.cycling = null;
+          if (!this.stopped) this.timer = setTimeout(run, this.o.intervalMs);
+        });
+    };
+    run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.cycling;
+  }
+
+  /** Is this node the primary with a fresh lease (may accept writes)? */
+  writable(): boolean {
+    const p = this.snapshot?.primary?.value;
+    const cfg = this.config();
+    return (
+      p?.node === this.o.self.id &&
+      this.engine.running &&
+      !this.engine.inRecovery &&
+      this.leaseConfirmedAt !== null &&
+      this.clock() - this.leaseConfirmedAt <= cfg.leaseMs
+    );
+  }
+
+  config(): ClusterConfigRecord {
+    return this.snapshot?.config ?? this.o.defaults;
+  }
+
+  // ------------------------------------------------------------- one cycle
+
+  async cycle(): Promise<void> {
+    const t0 = this.clock();
+    this.engine = this.o.driver ? await this.o.driver.status().catch((err) => ({ ...STOPPED, problem: String(err) })) : STOPPED;
+
+    let snap: Snapshot | null = null;
+    try {
+      snap = await this.o.state.read('linearizable', Math.max(200, this.o.intervalMs));
+    } catch {
+      snap = null;
+    }
+    if (snap) {
+      this.snapshot = snap;
+      this.snapshotAt = t0;
+      // The quorum confirmed, at or after t0, that the record names us: the lease runs from t0.
+      if (snap.primary?.value.node === this.o.self.id) this.leaseConfirmedAt = t0;
+      if (this.o.raft.isLeader() && (!snap.identity || !snap.config || snap.members.length === 0)) {
+        await this.seed(snap);
+        return;
+      }
+    }
+
+    const primaryHealth = snap && this.o.raft.isLeader() ? await this.observePrimary(snap) : null;
+    const cfg = snap?.config ?? this.config();
+    const decision = decide({
+      now: this.clock(),
+      self: this.o.self,
+      state: snap
+        ? {
+            primary: snap.primary?.value ?? null,
+            primaryVersion: snap.primary?.version ?? 0,
+            members: snap.members,
+            config: cfg,
+            failoverRequest: snap.failoverRequest?.value ?? null,
+          }
+        : null,
+      config: cfg,
+      raft: { isLeader: this.o.raft.isLeader(), leader: this.o.raft.leader()?.id ?? null },
+      engine: this.engine,
+      leaseConfirmedAt: this.leaseConfirmedAt,
+      lastPrimaryEpoch: this.o.local.get().lastPrimaryEpoch,
+      holdStreamingUntil: this.holdUntil,
+      primaryHealth,
+      syncCaughtUp: this.caughtUp(),
+      busy: this.busy,
+    });
+    this.note(decision);
+    try {
+      await this.execute(decision.action, snap);
+    } catch (err) {
+      this.o.logger.warn({ err: errText(err), action: decision.action.kind }, `action failed: ${decision.sentence}`);
+      this.problem = `${decision.action.kind} failed: ${errText(err)}`;
+    }
+    this.lastCycleAt = this.clock();
+  }
+
+  private note(d: HaDecision): void {
+    this.lastDecision = d;
+    const every = this.o.repeatLogEvery ?? 60;
+    if (d.sentence !== this.lastSentence || ++this.sameSentenceCount >= every) {
+      this.o.logger.info({ action: d.action.kind }, d.sentence);
+      this.lastSentence = d.sentence;
+      this.sameSentenceCount = 0;
+    }
+  }
+
+  /** First leader of a new cluster: write identity, config and members (each only if absent). */
+  private async seed(snap: Snapshot): Promise<void> {
+    if (!snap.identity) {
+      const id: ClusterIdentity = { name: this.o.clusterName, id: crypto.randomUUID(), createdAt: this.isoNow(), formatVersion: 1 };
+      await this.o.state.createIfAbsent(KEY.identity, id, 'seed-identity');
+    }
+    if (!snap.config) await this.o.state.createIfAbsent(KEY.config, this.o.defaults, 'seed-config');
+    for (const m of this.o.seedMembers) {
+      if (!snap.members.some((x) => x.id === m.id)) await this.o.state.createIfAbsent(KEY.member(m.id), m, `seed-member-${m.id}`);
+    }
+    this.note({ action: { kind: 'none' }, sentence: `seeding the replicated state of new cluster ${this.o.clusterName}` });
+  }
+
+  private async observePrimary(snap: Snapshot): Promise<PrimaryHealth | null> {
+    const p = snap.primary?.value;
+    if (!p || p.node === this.o.self.id) {
+      this.primaryUnhealthySince = null;
+      return null;
+    }
+    const m = snap.members.find((x) => x.id === p.node);
+    let healthy = false;
+    let detail = '';
+    if (!m) detail = 'not a member';
+    else {
+      try {
+        const obs: Observation = await this.o.peers.observe(m.apiUrl);
+        healthy = obs.engine.running && !obs.engine.inRecovery;
+        detail = healthy ? 'running' : obs.engine.running ? 'engine in recovery' : `engine not running${obs.engine.problem ? `: ${obs.engine.problem}` : ''}`;
+      } catch (err) {
+        detail = `agent unreachable (${errText(err).slice(0, 120)})`;
+      }
+    }
+    const now = this.clock();
+    if (healthy) this.primaryUnhealthySince = null;
+    else if (this.primaryUnhealthySince === null) this.primaryUnhealthySince = now;
+    return { healthy, unhealthySince: this.primaryUnhealthySince, detail };
+  }
+
+  private caughtUp(): string[] {
+    const ref = this.syncSwitchLsn ?? this.engine.flushLsn;
+    if (!ref) return [];
+    return this.engine.replicas.filter((r) => r.flushLsn !== null && lsnDiff(r.flushLsn, ref) >= 0).map((r) => r.nodeId);
+  }
+
+  // ------------------------------------------------------------- actions
+
+  private async execute(a: HaAction, snap: Snapshot | null): Promise<void> {
+    const d = this.o.driver;
+    switch (a.kind) {
+      case 'none':
+        this.problem = this.lastDecision?.sentence.startsWith('no action') ? null : this.problem;
+        return;
+      case 'create-primary-record': {
+        const rec = { ...a.record, since: this.isoNow() };
+        if (await this.o.state.createIfAbsent(KEY.primary, rec, 'primary-epoch-1')) {
+          await this.o.state.appendHistory({ epoch: 1, from: null, to: rec.node, reason: 'bootstrap', at: rec.since, lsns: {} });
+        }
+        return;
+      }
+      case 'init-engine':
+        return this.background('initializing the database', async () => {
+          this.o.local.set({ lastPrimaryEpoch: 1 });
+          await d!.init();
+          await d!.start();
+        });
+      case 'start-engine':
+        await d!.start();
+        return;
+      case 'promote':
+        // Remember it first: if we crash right after promoting, we must still know to rewind later.
+        this.o.local.set({ lastPrimaryEpoch: a.epoch });
+        await d!.promote();
+        return;
+      case 'fence':
+        this.problem = a.reason;
+        await d!.stop('immediate');
+        return;
+      case 'follow': {
+        const ep = this.endpoint(snap, a.primary);
+        await d!.follow(ep);
+        if (!this.engine.running) await d!.start();
+        return;
+      }
+      case 'rewind':
+        return this.background(`rewinding onto ${a.primary}`, async () => {
+          const ep = this.endpoint(snap, a.primary);
+          await d!.rewind(ep);
+          this.o.local.set({ lastPrimaryEpoch: null });
+          await d!.start();
+        });
+      case 'clone':
+        return this.background(`cloning from ${a.primary}`, async () => {
+          const ep = this.endpoint(snap, a.primary);
+          await d!.clone(ep, {
+            onProgress: (done, total) => this.note({ action: { kind: 'none' }, sentence: `cloning from ${a.primary}: ${Math.round(done / 1024)} of ${Math.round(total / 1024)} kB` }),
+          });
+          this.o.local.set({ lastPrimaryEpoch: null });
+          await d!.start();
+        });
+      case 'sync-step': {
+        const step = a.step;
+        if (step.kind === 'engine') {
+          await d!.setSyncStandbys(step.value);
+          this.syncSwitchLsn = this.engine.flushLsn;
+        } else {
+          const p = snap!.primary!;
+          await this.o.state.putPrimary({ ...p.value, sync: step.sync }, a.expectVersion);
+          this.syncSwitchLsn = null;
+        }
+        return;
+      }
+      case 'transfer-leadership': {
+        // At most once per failover timeout: a transfer that did not happen is retried, not hammered.
+        const now = this.clock();
+        if (now - this.lastTransferAt < this.config().failoverTimeoutMs) return;
+        this.lastTransferAt = now;
+        await this.o.raft.transferLeadership(a.to);
+        return;
+      }
+      case 'failover':
+        return this.background(a.reason, async () => {
+          const s = snap!;
+          const out = await runFailover({
+            state: this.o.state,
+            peers: this.o.peers,
+            snapshot: s,
+            request: s.failoverRequest,
+            primaryHealthy: this.primaryUnhealthySince === null,
+            reason: a.reason,
+            holdMs: Math.max(10_000, 3 * this.o.intervalMs),
+            isoNow: this.isoNow,
+            log: (msg) => this.o.logger.info({}, msg),
+          });
+          this.problem = out.ok ? null : out.message;
+          this.o.logger.info({ lsns: out.lsns }, out.ok ? `failover done: ${out.message}` : `failover not possible: ${out.message}`);
+          if (out.ok) await this.o.raft.transferLeadership(out.target).catch(() => {});
+        });
+    }
+  }
+
+  private background(what: string, job: () => Promise<void>): void {
+    this.busy = what;
+    job()
+      .catch((err) => {
+        this.problem = `${what} failed: ${errText(err)}`;
+        this.o.logger.error({ err: errText(err) }, `${what} failed`);
+      })
+      .finally(() => {
+        this.busy = null;
+      });
+  }
+
+  private endpoint(snap: Snapshot | null, id: string): PrimaryEndpoint {
+    const m = snap?.members.find((x) => x.id === id);
+    if (!m || !m.pgHost || !m.pgPort) throw new Error(`no engine address known for ${id}`);
+    return { nodeId: id, host: m.pgHost, port: m.pgPort };
+  }
+
+  // ------------------------------------------------------------- peer requests (internal routes)
+
+  observe(): Observation {
+    return { nodeId: this.o.self.id, engine: this.engine, epoch: this.snapshot?.primary?.value.epoch ?? null, writable: this.writable() };
+  }
+
+  /** Failover candidate: stop receiving WAL, hold off re-following, report how far we got. */
+  async prepare(epoch: number, holdMs: number): Promise<PositionReport> {
+    const current = this.snapshot?.primary?.value.epoch ?? null;
+    if (current !== null && epoch < current) throw new Error(`stale failover for epoch ${epoch}; the current epoch is ${current}`);
+    this.holdUntil = this.clock() + holdMs;
+    const d = this.o.driver!;
+    await d.follow(null);
+    const s = await waitStreamingStopped(d);
+    return { nodeId: this.o.self.id, flushLsn: s.flushLsn, timeline: s.timeline };
+  }
+
+  /** Planned switchover: the primary of `epoch` stops cleanly and reports its final position. */
+  async demote(epoch: number, holdMs: number): Promise<PositionReport> {
+    const p = this.snapshot?.primary?.value;
+    if (!p || p.node !== this.o.self.id || p.epoch !== epoch) throw new Error(`not the primary of epoch ${epoch}`);
+    this.holdUntil = this.clock() + holdMs;
+    const d = this.o.driver!;
+    const before = await d.status();
+    await d.stop('fast');
+    return { nodeId: this.o.self.id, flushLsn: before.flushLsn, timeline: before.timeline };
+  }
+
+  release(): void {
+    this.holdUntil = null;
+  }
+}
+
+async function waitStreamingStopped(d: EngineDriver): Promise<EngineStatus> {
+  let s = await d.status();
+  for (let i = 0; i < 50 && s.streamingFrom !== null; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    s = await d.status();
+  }
+  return s;
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,134 @@
+/**
+ * The agent's HTTP application: control API, health checks, and whatever
+ * extra plugins the agent passes (the Raft peer routes). `buildApp` does not
+ * listen; `main` does, tests use `app.inject()`.
+ *
+ * Layout (Fastify encapsulation):
+ *   root ── extra plugins (own paths, limits and error bodies)
+ *        └─ control API scope: RDB_ERR_* error handler
+ *             ├─ health checks (open)
+ *             └─ /v1 scope: `authenticate` hook, then cluster and node routes
+ */
+
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
+import { isStoreError } from '../raft/store.ts';
+import type { ApiDeps } from './deps.ts';
+import { ApiError, fromStoreError, isApiError } from './errors.ts';
+import { clusterRoutes } from './routes/cluster.ts';
+import { healthRoutes } from './routes/health.ts';
+import { nodeRoutes } from './routes/node.ts';
+
+/** Largest accepted request body of the control API (route options may raise it, as the Raft peer routes do). */
+export const API_BODY_LIMIT = 64 * 1024;
+
+export interface BuildAppOptions {
+  /**
+   * Registered at the root before the API (e.g. `raftPeerRoutes(node)`). They
+   * keep their own error handling; they are not behind `authenticate`.
+   */
+  plugins?: FastifyPluginAsync[];
+  /**
+   * Runs as an `onRequest` hook in front of every `/v1/*` route, before the
+   * body is read or validated; throw `ApiError('RDB_ERR_UNAUTHORIZED' | 'RDB_ERR_FORBIDDEN')`
+   * to refuse. The health checks never run it.
+   */
+  authenticate?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  /** The agent's pino logger; none by default (tests). */
+  logger?: FastifyBaseLogger;
+}
+
+export function buildApp(deps: ApiDeps, opts: BuildAppOptions = {}): FastifyInstance {
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    bodyLimit: API_BODY_LIMIT,
+    // Fastify's Ajv strips unknown fields by default; we want them to be a 400 naming the field.
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+
+  for (const plugin of opts.plugins ?? []) app.register(plugin);
+
+  app.register(async (api) => {
+    api.setErrorHandler(handleError);
+    api.register(healthRoutes(deps));
+    api.register(async (v1) => {
+      if (opts.authenticate) v1.addHook('onRequest', opts.authenticate);
+      v1.register(clusterRoutes(deps));
+      v1.register(nodeRoutes(deps));
+    });
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError('RDB_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}: check the path (the API is under /v1)`);
+    return reply.code(e.status).send(e.toBody());
+  });
+
+  return app;
+}
+
+/** Every error of the control API leaves here as an RDB_ERR_* body; a 500 never carries internals. */
+function handleError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const e = toApiError(err, req);
+  // Only a 500 is a bug worth a stack in the log; a 503 (no quorum) is the cluster's state.
+  if (e.status === 500) req.log.error({ err }, `${req.method} ${req.url} failed: ${e.code}`);
+  else if (e.status > 500) req.log.warn(`${req.method} ${req.url}: ${e.code}: ${e.message}`);
+  return reply.code(e.status).send(e.toBody());
+}
+
+export function toApiError(err: unknown, req: FastifyRequest): ApiError {
+  if (isApiError(err)) return err;
+  if (isStoreError(err)) return fromStoreError(err);
+  const fe = err as Partial<FastifyError>;
+  if (Array.isArray(fe.validation) && fe.validation.length > 0) return validationError(fe as FastifyError, req);
+  // Fastify's own client errors (body too large, malformed JSON, wrong content type): safe, fixed messages.
+  if (typeof fe.code === 'string' && fe.code.startsWith('FST_') && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new ApiError('RDB_ERR_INVALID', `${fe.message}: fix the request and retry${fe.statusCode === 413 ? ` (limit ${API_BODY_LIMIT} bytes)` : ''}`, {
+      fastify: fe.code,
+    });
+  }
+  return new ApiError('RDB_ERR_INTERNAL', `internal error while serving ${req.method} ${req.url.split('?')[0]}: see the agent log for request ${req.id}`, {
+    requestId: req.id,
+  });
+}
+
+const WHERE: Record<string, { words: string; schemaKey: 'body' | 'querystring' | 'params' | 'headers' }> = {
+  body: { words: 'request body', schemaKey: 'body' },
+  querystring: { words: 'query string', schemaKey: 'querystring' },
+  params: { words: 'path', schemaKey: 'params' },
+  headers: { words: 'headers', schemaKey: 'headers' },
+};
+
+/** One message naming the field; Ajv stops at the first error (allErrors is off). */
+function validationError(err: FastifyError, req: FastifyRequest): ApiError {
+  const v = err.validation![0] as { keyword: string; instancePath: string; params: Record<string, unknown>; message?: string };
+  const where = WHERE[err.validationContext ?? 'body'] ?? WHERE.body;
+  const location = where.schemaKey === 'querystring' ? 'query' : where.schemaKey === 'params' ? 'path' : where.schemaKey;
+  const parent = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  const join = (name: string) => (parent ? `${parent}.${name}` : name);
+
+  if (v.keyword === 'additionalProperties') {
+    const field = join(String(v.params.additionalProperty));
+    const allowed = parent ? [] : Object.keys(routeSchema(req, where.schemaKey)?.properties ?? {});
+    const hint = allowed.length > 0 ? `accepted: ${allowed.join(', ')}` : 'none is accepted here';
+    return new ApiError('RDB_ERR_INVALID', `unknown field "${field}" in the ${where.words}: remove it (${hint})`, { field, location });
+  }
+  if (v.keyword === 'required') {
+    const field = join(String(v.params.missingProperty));
+    return new ApiError('RDB_ERR_INVALID', `missing field "${field}" in the ${where.words}: add it`, { field, location });
+  }
+  if (!parent) {
+    return new ApiError('RDB_ERR_INVALID', `the ${where.words} ${v.message ?? 'is invalid'}: send a JSON object`, { location });
+  }
+  // A regex means nothing to an operator: say what the field should look like instead.
+  const description = parent.includes('.') ? undefined : routeSchema(req, where.schemaKey)?.properties?.[parent]?.description;
+  const problem =
+    v.keyword === 'pattern'
+      ? `must be ${description ?? 'in the documented format'}`
+      : `${v.message ?? 'is invalid'}${Array.isArray(v.params.allowedValues) ? ` (${v.params.allowedValues.join(', ')})` : ''}`;
+  return new ApiError('RDB_ERR_INVALID', `field "${parent}" in the ${where.words} ${problem}: fix it and retry`, { field: parent, location });
+}
+
+type PartSchema = { properties?: Record<string, { description?: string }> };
+
+function routeSchema(req: FastifyRequest, key: 'body' | 'querystring' | 'params' | 'headers'): PartSchema | undefined {
+  return (req.routeOptions.schema as Record<string, PartSchema | undefined> | undefined)?.[key];
+}

@@ -1,0 +1,400 @@
+/**
+ * The control API's wire format: paths, TypeScript types and the JSON schemas
+ * Fastify validates requests and serializes responses with. The agent's routes
+ * and the CLI's client both import this file, so the two cannot drift; it
+ * imports nothing at run time (types only), so the CLI does not pull in Fastify.
+ *
+ * Responses list every field as `required`: a route that forgets one fails with
+ * RDB_ERR_INTERNAL instead of silently sending a shorter object. Absent values
+ * are `null`, never missing. The type-level checks at the end of the file make
+ * a field added to a type but not to its schema (or back) a compile error.
+ */
+
+import type { EngineStatus, Lsn } from '../engine/driver.ts';
+import type { Role } from '../raft/types.ts';
+import type { AdminState, HaMode, HistoryRecord, MemberKind, OperationRecord } from '../state/records.ts';
+
+// ---------------------------------------------------------------------------
+// Paths
+
+export const API_PATHS = {
+  cluster: '/v1/cluster',
+  node: '/v1/node',
+  history: '/v1/history',
+  switchover: '/v1/cluster/switchover',
+  failover: '/v1/cluster/failover',
+  /** Route pattern; use {@link operationPath} to build a URL. */
+  operation: '/v1/operations/:id',
+} as const;
+
+export function operationPath(id: string): string {
+  return `/v1/operations/${encodeURIComponent(id)}`;
+}
+
+/**
+ * Load-balancer health checks with Patroni's meanings; open (no token), tiny
+ * bodies. `/leader`, `/read-write` and `/master` are aliases of `/primary`.
+ */
+export const HEALTH_PATHS = {
+  primary: ['/primary', '/leader', '/read-write', '/master'],
+  replica: ['/replica'],
+  readOnly: ['/read-only'],
+  health: ['/health'],
+  liveness: ['/liveness'],
+  readiness: ['/readiness'],
+} as const;
+
+// ---------------------------------------------------------------------------
+// Types
+
+/** A node's role as the operator (and a load balancer) sees it. */
+export type NodeRole = 'primary' | 'replica' | 'witness' | 'stopped' | 'unknown';
+export type MemberHealth = 'healthy' | 'unhealthy' | 'unreachable';
+export type Consistency = 'linearizable' | 'local';
+export type RaftRole = 'follower' | 'pre-candidate' | 'candidate' | 'leader';
+
+/** One member of the cluster in `GET /v1/cluster`. */
+export interface MemberView {
+  id: string;
+  kind: MemberKind;
+  role: NodeRole;
+  adminState: AdminState;
+  health: MemberHealth;
+  timeline: number | null;
+  flushLsn: Lsn | null;
+  replayLsn: Lsn | null;
+  /** Bytes behind the primary's flush position (null on the primary, or unknown). */
+  lagBytes: number | null;
+  lagMs: number | null;
+  /** Engine release the member runs (a name from [engine.releases]), null for a witness. */
+  release: string | null;
+  region: string;
+  apiUrl: string;
+  /** Where the engine accepts clients, "host:port"; null for a witness. */
+  pg: string | null;
+}
+
+/** `GET /v1/cluster`. */
+export interface ClusterView {
+  name: string;
+  id: string;
+  /** Epoch of the current primary record; 0 before the first primary. */
+  epoch: number;
+  /** Node named by the primary record. */
+  primary: string | null;
+  /** Raft leader as this node knows it. */
+  leader: string | null;
+  quorum: { voters: number; healthy: number; hasQuorum: boolean };
+  haMode: HaMode;
+  durability: 'strict' | 'available';
+  /** How the view was read: `local` may be stale by up to `staleMs`. */
+  consistency: Consistency;
+  /** Upper bound of staleness for a `local` read (null: linearizable, or unknown). */
+  staleMs: number | null;
+  /** Is there a primary that accepts writes right now? */
+  writable: boolean;
+  /** Why there is no writable primary, in words (null when writable). */
+  problem: string | null;
+  members: MemberView[];
+}
+
+/** `GET /v1/node`: this node as a member, plus its engine and Raft state. */
+export interface NodeView extends MemberView {
+  engine: EngineStatus;
+  raft: { term: number; role: RaftRole; leader: string | null; commit: number; applied: number };
+}
+
+/** `GET /v1/history`: failovers and switchovers, newest first. */
+export interface HistoryView {
+  history: HistoryRecord[];
+}
+
+/** `GET /v1/operations/:id`, and the 202 answer of switchover/failover. */
+export type OperationView = OperationRecord;
+
+/** Body of every health check answer to GET (HEAD and OPTIONS have none). */
+export interface HealthBody {
+  role: NodeRole;
+  state: 'running' | 'stopped';
+}
+
+/** `POST /v1/cluster/switchover`: planned, zero-loss; no `to` lets the leader pick. */
+export interface SwitchoverRequest {
+  to?: string;
+  /** Idempotency key: a retry with the same id returns the first operation. */
+  request_id?: string;
+}
+
+/** `POST /v1/cluster/failover`: `force` may lose acknowledged writes (operator confirmed). */
+export interface FailoverRequestBody {
+  to: string;
+  force?: boolean;
+  request_id?: string;
+}
+
+export interface ClusterQuery {
+  consistency?: Consistency;
+}
+export interface HistoryQuery {
+  limit?: number;
+}
+/** `/replica` and `/read-only`: Patroni's `?lag=` (bytes, or 16kB, 10MB, 1GB) and `?replication_state=streaming`. */
+export interface ReplicaHealthQuery {
+  lag?: string;
+  replication_state?: 'streaming';
+}
+/** `/readiness`: Patroni's `?lag=` applies to a replica. */
+export interface ReadinessQuery {
+  lag?: string;
+}
+
+export type ApiErrorCode =
+  | 'RDB_ERR_INVALID'
+  | 'RDB_ERR_UNAUTHORIZED'
+  | 'RDB_ERR_FORBIDDEN'
+  | 'RDB_ERR_NOT_FOUND'
+  | 'RDB_ERR_CONFLICT'
+  | 'RDB_ERR_PRECONDITION'
+  | 'RDB_ERR_NO_QUORUM'
+  | 'RDB_ERR_UNAVAILABLE'
+  | 'RDB_ERR_INTERNAL';
+
+/** Body of every non-2xx JSON answer of the control API. */
+export interface ApiErrorBody {
+  error: { code: ApiErrorCode; message: string; details?: Record<string, unknown> };
+}
+
+// ---------------------------------------------------------------------------
+// Enumerations (checked against the record types at the end of the file)
+
+export const API_ERROR_CODES = [
+  'RDB_ERR_INVALID',
+  'RDB_ERR_UNAUTHORIZED',
+  'RDB_ERR_FORBIDDEN',
+  'RDB_ERR_NOT_FOUND',
+  'RDB_ERR_CONFLICT',
+  'RDB_ERR_PRECONDITION',
+  'RDB_ERR_NO_QUORUM',
+  'RDB_ERR_UNAVAILABLE',
+  'RDB_ERR_INTERNAL',
+] as const;
+const NODE_ROLES = ['primary', 'replica', 'witness', 'stopped', 'unknown'] as const;
+const MEMBER_KINDS = ['voter', 'observer', 'witness'] as const;
+const ADMIN_STATES = ['active', 'draining', 'drained', 'fenced', 'upgrading', 'removed'] as const;
+const MEMBER_HEALTH = ['healthy', 'unhealthy', 'unreachable'] as const;
+const HA_MODES = ['active_active', 'active_passive'] as const;
+const RAFT_ROLES = ['follower', 'pre-candidate', 'candidate', 'leader'] as const;
+const OPERATION_KINDS = ['switchover', 'failover'] as const;
+const OPERATION_STATES = ['pending', 'running', 'succeeded', 'failed'] as const;
+const CONSISTENCIES = ['linearizable', 'local'] as const;
+
+// ---------------------------------------------------------------------------
+// Schemas
+
+const str = { type: 'string' } as const;
+const strOrNull = { type: ['string', 'null'] } as const;
+const int = { type: 'integer' } as const;
+const intOrNull = { type: ['integer', 'null'] } as const;
+const num = { type: 'number' } as const;
+const numOrNull = { type: ['number', 'null'] } as const;
+const bool = { type: 'boolean' } as const;
+const anyObject = { type: 'object', additionalProperties: true } as const;
+
+/** An object schema whose every property is required and nothing else is allowed. */
+function closed<P extends Record<string, object>>(properties: P) {
+  return { type: 'object', additionalProperties: false, required: Object.keys(properties), properties } as const;
+}
+
+export const memberViewSchema = closed({
+  id: str,
+  kind: { enum: MEMBER_KINDS },
+  role: { enum: NODE_ROLES },
+  adminState: { enum: ADMIN_STATES },
+  health: { enum: MEMBER_HEALTH },
+  timeline: intOrNull,
+  flushLsn: strOrNull,
+  replayLsn: strOrNull,
+  lagBytes: numOrNull,
+  lagMs: numOrNull,
+  release: strOrNull,
+  region: str,
+  apiUrl: str,
+  pg: strOrNull,
+});
+
+export const clusterViewSchema = closed({
+  name: str,
+  id: str,
+  epoch: int,
+  primary: strOrNull,
+  leader: strOrNull,
+  quorum: closed({ voters: int, healthy: int, hasQuorum: bool }),
+  haMode: { enum: HA_MODES },
+  durability: { enum: ['strict', 'available'] },
+  consistency: { enum: CONSISTENCIES },
+  staleMs: numOrNull,
+  writable: bool,
+  problem: strOrNull,
+  members: { type: 'array', items: memberViewSchema },
+});
+
+export const replicaStatusSchema = closed({
+  nodeId: str,
+  state: str,
+  syncState: str,
+  flushLsn: strOrNull,
+  replayLsn: strOrNull,
+  lagBytes: numOrNull,
+});
+
+export const engineStatusSchema = closed({
+  running: bool,
+  inRecovery: bool,
+  timeline: intOrNull,
+  flushLsn: strOrNull,
+  replayLsn: strOrNull,
+  streamingFrom: strOrNull,
+  version: strOrNull,
+  syncStandbyNames: strOrNull,
+  replicas: { type: 'array', items: replicaStatusSchema },
+  initialized: bool,
+  problem: strOrNull,
+});
+
+export const raftViewSchema = closed({ term: int, role: { enum: RAFT_ROLES }, leader: strOrNull, commit: int, applied: int });
+
+export const nodeViewSchema = closed({ ...memberViewSchema.properties, engine: engineStatusSchema, raft: raftViewSchema });
+
+export const historyRecordSchema = closed({
+  epoch: int,
+  from: strOrNull,
+  to: str,
+  reason: str,
+  at: str,
+  lsns: { type: 'object', additionalProperties: strOrNull },
+});
+
+export const historyViewSchema = closed({ history: { type: 'array', items: historyRecordSchema } });
+
+export const operationSchema = closed({
+  id: str,
+  kind: { enum: OPERATION_KINDS },
+  state: { enum: OPERATION_STATES },
+  message: str,
+  startedAt: str,
+  finishedAt: strOrNull,
+  result: { type: ['object', 'null'], additionalProperties: true },
+});
+
+export const healthBodySchema = closed({ role: { enum: NODE_ROLES }, state: { enum: ['running', 'stopped'] } });
+
+export const errorBodySchema = closed({
+  error: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['code', 'message'],
+    properties: { code: { enum: API_ERROR_CODES }, message: str, details: anyObject },
+  },
+});
+
+// Requests: closed objects, optional fields. `additionalProperties: false` makes an
+// unknown field a 400 naming it (the app turns off Ajv's removeAdditional).
+const nodeId = { type: 'string', minLength: 1, maxLength: 253 } as const;
+const requestId = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[\\x21-\\x7e]+$',
+  description: 'printable ASCII without spaces, e.g. a UUID',
+} as const;
+/** Bytes, or a PostgreSQL-style size: 16kB, 10MB, 1GB (units of 1024, case-insensitive). */
+export const BYTE_SIZE_PATTERN = '^\\s*[0-9]+(\\.[0-9]+)?\\s*([kKmMgGtT]?[bB])?\\s*$';
+const byteSize = { type: 'string', pattern: BYTE_SIZE_PATTERN, description: 'a byte count or a size such as 16kB, 10MB, 1GB' } as const;
+
+export const switchoverBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { to: nodeId, request_id: requestId },
+} as const;
+
+export const failoverBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['to'],
+  properties: { to: nodeId, force: bool, request_id: requestId },
+} as const;
+
+export const clusterQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { consistency: { enum: CONSISTENCIES, default: 'linearizable' } },
+} as const;
+
+export const HISTORY_DEFAULT_LIMIT = 100;
+export const HISTORY_MAX_LIMIT = 1000;
+export const historyQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { limit: { type: 'integer', minimum: 1, maximum: HISTORY_MAX_LIMIT, default: HISTORY_DEFAULT_LIMIT } },
+} as const;
+
+export const operationParamsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 128 } },
+} as const;
+
+export const replicaHealthQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { lag: byteSize, replication_state: { enum: ['streaming'] } },
+} as const;
+
+export const readinessQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { lag: byteSize },
+} as const;
+
+/** For health routes that take no parameters: any query parameter is a 400 naming it. */
+export const noQuerySchema = { type: 'object', additionalProperties: false, properties: {} } as const;
+
+// ---------------------------------------------------------------------------
+// Drift checks: each line fails to compile when a type and its schema (or an
+// enumeration and its union) list different names.
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Check<T extends true> = T;
+type Props<S> = S extends { properties: infer P } ? keyof P : never;
+
+export type WireDriftChecks = [
+  Check<Same<Props<typeof memberViewSchema>, keyof MemberView>>,
+  Check<Same<Props<typeof clusterViewSchema>, keyof ClusterView>>,
+  Check<Same<Props<typeof clusterViewSchema.properties.quorum>, keyof ClusterView['quorum']>>,
+  Check<Same<Props<typeof nodeViewSchema>, keyof NodeView>>,
+  Check<Same<Props<typeof engineStatusSchema>, keyof EngineStatus>>,
+  Check<Same<Props<typeof replicaStatusSchema>, keyof EngineStatus['replicas'][number]>>,
+  Check<Same<Props<typeof raftViewSchema>, keyof NodeView['raft']>>,
+  Check<Same<Props<typeof historyRecordSchema>, keyof HistoryRecord>>,
+  Check<Same<Props<typeof historyViewSchema>, keyof HistoryView>>,
+  Check<Same<Props<typeof operationSchema>, keyof OperationRecord>>,
+  Check<Same<Props<typeof healthBodySchema>, keyof HealthBody>>,
+  Check<Same<Props<typeof switchoverBodySchema>, keyof SwitchoverRequest>>,
+  Check<Same<Props<typeof failoverBodySchema>, keyof FailoverRequestBody>>,
+  Check<Same<Props<typeof clusterQuerySchema>, keyof ClusterQuery>>,
+  Check<Same<Props<typeof historyQuerySchema>, keyof HistoryQuery>>,
+  Check<Same<Props<typeof replicaHealthQuerySchema>, keyof ReplicaHealthQuery>>,
+  Check<Same<Props<typeof readinessQuerySchema>, keyof ReadinessQuery>>,
+  Check<Same<(typeof API_ERROR_CODES)[number], ApiErrorCode>>,
+  Check<Same<(typeof NODE_ROLES)[number], NodeRole>>,
+  Check<Same<(typeof MEMBER_KINDS)[number], MemberKind>>,
+  Check<Same<(typeof ADMIN_STATES)[number], AdminState>>,
+  Check<Same<(typeof MEMBER_HEALTH)[number], MemberHealth>>,
+  Check<Same<(typeof HA_MODES)[number], HaMode>>,
+  Check<Same<(typeof RAFT_ROLES)[number], RaftRole>>,
+  Check<Same<RaftRole, Role>>,
+  Check<Same<(typeof OPERATION_KINDS)[number], OperationRecord['kind']>>,
+  Check<Same<(typeof OPERATION_STATES)[number], OperationRecord['state']>>,
+  Check<Same<(typeof CONSISTENCIES)[number], Consistency>>,
+];

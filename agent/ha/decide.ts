@@ -191,9 +191,10 @@ function asPrimary(i: HaInput, primary: PrimaryRecord): HaDecision {
     return { action: { kind: 'sync-step', step, expectVersion: state.primaryVersion }, sentence: step.why };
   }
   const lagging = desired.standbys.filter((s) => !streaming.includes(s));
+  const up = desired.standbys.length - lagging.length;
   const blocked =
-    state.config.durability === 'strict' && streaming.filter((s) => desired.standbys.includes(s)).length < desired.k
-      ? `; writes wait: only ${streaming.length} of the ${desired.k} synchronous standbys needed are streaming (${lagging.join(', ')} down)`
+    state.config.durability === 'strict' && up < desired.k
+      ? `; writes wait: ${up} of the ${desired.k} synchronous standbys needed are streaming (${lagging.join(', ')} not streaming)`
       : '';
   const waiting = step.kind === 'wait' ? `; ${step.why}` : '';
   return none(`no action: I am ${i.self.id}, the primary of epoch ${primary.epoch}, commits wait for ${describe(primary.sync)}${blocked}${waiting}`);

@@ -69,12 +69,15 @@ export class HaLoop {
   private stopped = false;
   private cycling: Promise<void> | null = null;
 
+  private driver: EngineDriver | null;
   private leaseConfirmedAt: number | null = null;
   private holdUntil: number | null = null;
   private busy: string | null = null;
   private primaryUnhealthySince: number | null = null;
   private lastTransferAt = -Infinity;
   private syncSwitchLsn: string | null = null;
+  /** Standbys the primary's replication slots were last made for (null: not checked as primary yet). */
+  private slotsFor: string | null = null;
   private lastSentence = '';
   private sameSentenceCount = 0;
 
@@ -88,8 +91,14 @@ export class HaLoop {
 
   constructor(opts: HaLoopOptions) {
     this.o = opts;
+    this.driver = opts.driver;
     this.clock = opts.clock ?? (() => performance.now());
     this.isoNow = opts.isoNow ?? (() => new Date().toISOString());
+  }
+
+  /** The engine driver arrives once the cluster's engine credentials are known. */
+  attachDriver(d: EngineDriver): void {
+    this.driver = d;
   }
 
   start(): void {
@@ -132,7 +141,7 @@ export class HaLoop {
 
   async cycle(): Promise<void> {
     const t0 = this.clock();
-    this.engine = this.o.driver ? await this.o.driver.status().catch((err) => ({ ...STOPPED, problem: String(err) })) : STOPPED;
+    this.engine = this.driver ? await this.driver.status().catch((err) => ({ ...STOPPED, problem: String(err) })) : STOPPED;
 
     let snap: Snapshot | null = null;
     try {
@@ -178,6 +187,7 @@ export class HaLoop {
     this.note(decision);
     try {
       await this.execute(decision.action, snap);
+      await this.keepSlots(snap);
     } catch (err) {
       this.o.logger.warn({ err: errText(err), action: decision.action.kind }, `action failed: ${decision.sentence}`);
       this.problem = `${decision.action.kind} failed: ${errText(err)}`;
@@ -233,6 +243,23 @@ export class HaLoop {
     return { healthy, unhealthySince: this.primaryUnhealthySince, detail };
   }
 
+  /** As primary: one physical replication slot per standby member, so none misses WAL it still needs. */
+  private async keepSlots(snap: Snapshot | null): Promise<void> {
+    const p = snap?.primary?.value;
+    if (!this.driver || !snap || p?.node !== this.o.self.id || !this.engine.running || this.engine.inRecovery) {
+      this.slotsFor = null;
+      return;
+    }
+    const want = snap.members
+      .filter((m) => m.id !== this.o.self.id && m.kind !== 'witness' && m.adminState !== 'removed')
+      .map((m) => m.id)
+      .sort()
+      .join(',');
+    if (want === this.slotsFor) return;
+    await this.driver.syncSlots(want === '' ? [] : want.split(','));
+    this.slotsFor = want;
+  }
+
   private caughtUp(): string[] {
     const ref = this.syncSwitchLsn ?? this.engine.flushLsn;
     if (!ref) return [];
@@ -242,7 +269,7 @@ export class HaLoop {
   // ------------------------------------------------------------- actions
 
   private async execute(a: HaAction, snap: Snapshot | null): Promise<void> {
-    const d = this.o.driver;
+    const d = this.driver;
     switch (a.kind) {
       case 'none':
         this.problem = this.lastDecision?.sentence.startsWith('no action') ? null : this.problem;
@@ -330,6 +357,15 @@ export class HaLoop {
           });
           this.problem = out.ok ? null : out.message;
           this.o.logger.info({ lsns: out.lsns }, out.ok ? `failover done: ${out.message}` : `failover not possible: ${out.message}`);
+          const req = s.failoverRequest;
+          if (req) {
+            // An operator's request runs once: record its outcome and withdraw it.
+            if (!out.ok) await this.o.state.clearFailoverRequest(req.version).catch(() => {});
+            const op = await this.o.state.operation(`op-${req.value.requestId}`).catch(() => null);
+            if (op) {
+              await this.o.state.putOperation({ ...op, state: out.ok ? 'succeeded' : 'failed', message: out.message, finishedAt: this.isoNow(), result: { ...op.result, lsns: out.lsns, ...(out.ok ? { epoch: out.epoch, primary: out.target } : {}) } });
+            }
+          }
           if (out.ok) await this.o.raft.transferLeadership(out.target).catch(() => {});
         });
     }
@@ -364,7 +400,7 @@ export class HaLoop {
     const current = this.snapshot?.primary?.value.epoch ?? null;
     if (current !== null && epoch < current) throw new Error(`stale failover for epoch ${epoch}; the current epoch is ${current}`);
     this.holdUntil = this.clock() + holdMs;
-    const d = this.o.driver!;
+    const d = this.driver!;
     await d.follow(null);
     const s = await waitStreamingStopped(d);
     return { nodeId: this.o.self.id, flushLsn: s.flushLsn, timeline: s.timeline };
@@ -375,7 +411,7 @@ export class HaLoop {
     const p = this.snapshot?.primary?.value;
     if (!p || p.node !== this.o.self.id || p.epoch !== epoch) throw new Error(`not the primary of epoch ${epoch}`);
     this.holdUntil = this.clock() + holdMs;
-    const d = this.o.driver!;
+    const d = this.driver!;
     const before = await d.status();
     await d.stop('fast');
     return { nodeId: this.o.self.id, flushLsn: before.flushLsn, timeline: before.timeline };

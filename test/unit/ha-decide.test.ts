@@ -179,7 +179,7 @@ test('primary in strict mode with its standbys down keeps k and says writes wait
   const self = { id: 'n1', kind: 'voter' as const };
   const d = decide(input({ self, engine: engine({ inRecovery: false, streamingFrom: null, replicas: [], syncStandbyNames: 'ANY 1 ("n2", "n3")' }) }));
   assert.equal(d.action.kind, 'none');
-  assert.match(d.sentence, /writes wait: only 0 of the 1 synchronous standbys needed are streaming \(n2, n3 down\)/);
+  assert.match(d.sentence, /writes wait: 0 of the 1 synchronous standbys needed are streaming \(n2, n3 not streaming\)/);
 });
 
 test('primary in available mode lowers k only after recording the weaker promise', () => {

@@ -1,0 +1,208 @@
+/**
+ * rustydb-agent: load the config, open the Raft state, start the control API
+ * (one listener for peers and operators), wait for the cluster's engine
+ * credentials, then run the HA loop. Exit codes: 0 clean stop, 1 runtime
+ * failure, 2 invalid configuration or usage.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import pino from 'pino';
+import { buildApp } from './api/app.ts';
+import { internalRoutes } from './api/routes/internal.ts';
+import { loadConfig } from './config/load.ts';
+import { ConfigError, type AgentConfig } from './config/schema.ts';
+import type { EngineDriver, EngineSettings } from './engine/driver.ts';
+import { PostgresDriver, findBinDir } from './engine/postgres/index.ts';
+import { LocalStateFile } from './ha/local-state.ts';
+import { HaLoop } from './ha/loop.ts';
+import { PeerClient } from './ha/peers.ts';
+import { RaftNode } from './raft/node.ts';
+import { openSqliteStorage } from './raft/storage.ts';
+import { HttpTransport, raftPeerRoutes } from './raft/transport.ts';
+import { ClusterState } from './state/cluster-state.ts';
+import type { ClusterConfigRecord, MemberRecord } from './state/records.ts';
+import { makeApiDeps } from './views.ts';
+
+const SECRETS_KEY = '/rustydb/secrets';
+
+interface EngineSecrets {
+  superuserPassword: string;
+  replicationPassword: string;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('rustydb-agent')
+    .description('RustyDB node agent: supervises the local PostgreSQL, takes part in the Raft group, serves the control API')
+    .requiredOption('-c, --config <file>', 'path to rustydb.conf')
+    .option('--data-dir <dir>', 'state directory (agent state in <dir>/agent, engine data in <dir>/pgdata) unless the file sets them')
+    .option('--log-level <level>', 'trace | debug | info | warn | error')
+    .exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (err) {
+    return (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
+  }
+  const opts = program.opts<{ config: string; dataDir?: string; logLevel?: string }>();
+
+  let cfg: AgentConfig;
+  try {
+    cfg = loadConfig(opts.config, { dataDir: opts.dataDir, logLevel: opts.logLevel });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`rustydb-agent: invalid configuration, not starting:\n${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`rustydb-agent: cannot read ${opts.config}: ${(err as Error).message}\n`);
+    return 2;
+  }
+  return run(cfg);
+}
+
+async function run(cfg: AgentConfig): Promise<number> {
+  const log = pino({ level: cfg.agent.logLevel, base: { node: cfg.cluster.nodeId } });
+  const self = cfg.cluster.nodeId;
+  const selfEntry = cfg.cluster.nodes[self];
+  const kind = selfEntry?.kind ?? 'voter';
+  mkdirSync(cfg.agent.stateDir, { recursive: true, mode: 0o700 });
+
+  const peerUrls: Record<string, string> = {};
+  for (const [id, n] of Object.entries(cfg.cluster.nodes)) peerUrls[id] = `http://${n.api}`;
+  const voters = Object.entries(cfg.cluster.nodes).filter(([, n]) => n.kind !== 'observer').map(([id]) => id);
+
+  const storage = openSqliteStorage(join(cfg.agent.stateDir, 'raft.db'));
+  const transport = new HttpTransport({ selfId: self, peers: peerUrls, logger: log.child({ part: 'raft' }) });
+  let fatal: Error | null = null;
+  const raft = new RaftNode({
+    id: self,
+    storage,
+    transport,
+    settings: cfg.cluster.raft,
+    peers: peerUrls,
+    bootstrap: voters.length > 0 ? { voters: voters.includes(self) ? voters : [self] } : { voters: [self] },
+    logger: log.child({ part: 'raft' }),
+    onFatal: (err) => {
+      fatal = err;
+      log.fatal({ err: err.message }, 'raft stopped: the node cannot go on safely');
+      shutdown('fatal');
+    },
+  });
+  const state = new ClusterState(raft);
+  const peers = new PeerClient(Math.max(500, cfg.cluster.raft.heartbeatIntervalMs));
+  const local = new LocalStateFile(join(cfg.agent.stateDir, 'ha-state.json'));
+  const intervalMs = cfg.cluster.raft.heartbeatIntervalMs;
+
+  const defaults: ClusterConfigRecord = {
+    haMode: cfg.ha.mode ?? (Object.values(cfg.cluster.nodes).filter((n) => n.kind === 'voter').length === 2 ? 'active_passive' : 'active_active'),
+    autoFailover: cfg.ha.autoFailover,
+    minQuorumSize: cfg.ha.minQuorumSize,
+    failoverTimeoutMs: cfg.ha.failoverTimeoutMs,
+    leaseMs: cfg.ha.leaseMs,
+    durability: cfg.ha.durability,
+  };
+  const seedMembers: MemberRecord[] = Object.entries(cfg.cluster.nodes).map(([id, n]) => {
+    const [pgHost, pgPort] = n.pg ? splitHostPort(n.pg) : [null, null];
+    return { id, kind: n.kind, apiUrl: `http://${n.api}`, pgHost, pgPort, region: n.region, weight: n.weight, tags: n.tags, adminState: 'active' };
+  });
+
+  // The driver is built once the cluster's engine credentials are known (they live in the replicated state).
+  let driver: EngineDriver | null = null;
+  const loop = new HaLoop({
+    self: { id: self, kind },
+    raft: { isLeader: () => raft.isLeader(), leader: () => raft.leader(), transferLeadership: (to) => raft.transferLeadership(to) },
+    state,
+    driver: null,
+    peers,
+    local,
+    intervalMs,
+    defaults,
+    seedMembers,
+    clusterName: cfg.cluster.clusterName,
+    logger: log.child({ part: 'ha' }),
+  });
+
+  const app = buildApp(makeApiDeps({ nodeId: self, loop, state, raft, peers, intervalMs }), {
+    plugins: [raftPeerRoutes(raft), internalRoutes(loop)],
+  });
+
+  let stopping = false;
+  const stopped = new Promise<void>((resolve) => {
+    shutdownResolve = resolve;
+  });
+  function shutdown(why: string): void {
+    if (stopping) return;
+    stopping = true;
+    log.info({ why }, 'stopping');
+    void (async () => {
+      await loop.stop().catch(() => {});
+      if (driver && cfg.engine.stopOnExit) await driver.stop('fast').catch((err) => log.warn({ err: String(err) }, 'engine stop failed'));
+      await app.close().catch(() => {});
+      await raft.stop().catch(() => {});
+      shutdownResolve();
+    })();
+  }
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  try {
+    raft.start();
+    await app.listen({ host: cfg.api.listenAddress, port: cfg.api.port });
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'cannot start');
+    await raft.stop().catch(() => {});
+    return 1;
+  }
+  log.info({ api: `${cfg.api.listenAddress}:${cfg.api.port}`, kind }, 'agent started');
+
+  if (kind !== 'witness') {
+    const secrets = await waitForSecrets(state, raft, () => stopping);
+    if (secrets) {
+      const binDir = findBinDir({ binDir: cfg.engine.binDir ?? undefined, release: cfg.engine.release ?? undefined, releases: cfg.engine.releases });
+      const settings: EngineSettings = {
+        nodeId: self,
+        dataDir: cfg.engine.dataDir,
+        host: cfg.engine.listenAddress,
+        port: cfg.engine.port,
+        binDir,
+        engineUser: cfg.engine.engineUser,
+        superuser: { name: 'rustydb', password: secrets.superuserPassword },
+        replicationUser: { name: 'rustydb_replication', password: secrets.replicationPassword },
+        replicationPeers: seedMembers.map((m) => m.pgHost).filter((h): h is string => h !== null),
+        parameters: cfg.engine.parameters,
+      };
+      driver = new PostgresDriver(settings, log.child({ part: 'engine' }));
+      loop.attachDriver(driver);
+    }
+  }
+  if (!stopping) loop.start();
+  await stopped;
+  return fatal ? 1 : 0;
+}
+
+let shutdownResolve: () => void = () => {};
+
+/** The first leader creates the engine credentials; everyone waits until they are readable. */
+async function waitForSecrets(state: ClusterState, raft: RaftNode, stopping: () => boolean): Promise<EngineSecrets | null> {
+  while (!stopping()) {
+    try {
+      const r = await raft.get(SECRETS_KEY, { consistency: 'linearizable', timeoutMs: 2000 });
+      if (r) return JSON.parse(r.value) as EngineSecrets;
+      if (raft.isLeader()) {
+        const s: EngineSecrets = { superuserPassword: randomBytes(24).toString('base64url'), replicationPassword: randomBytes(24).toString('base64url') };
+        await state.createIfAbsent(SECRETS_KEY, s, 'engine-secrets');
+        continue;
+      }
+    } catch {
+      // no quorum yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return null;
+}
+
+function splitHostPort(hp: string): [string, number] {
+  const i = hp.lastIndexOf(':');
+  return [hp.slice(0, i), Number(hp.slice(i + 1))];
+}

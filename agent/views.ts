@@ -1,0 +1,175 @@
+/**
+ * The control API's view of the agent (`ApiDeps`): built from what the HA loop
+ * last observed, the replicated state and the Raft node. Routes record intent
+ * here (a failover request in the replicated state); the HA loop acts on it.
+ */
+
+import { randomUUID } from 'node:crypto';
+import type { ApiDeps, HealthSnapshot } from './api/deps.ts';
+import { ApiError } from './api/errors.ts';
+import type { ClusterView, MemberView, NodeRole, NodeView } from './api/wire.ts';
+import { lsnDiff } from './ha/lsn.ts';
+import type { HaLoop } from './ha/loop.ts';
+import type { Observation, PeerClient } from './ha/peers.ts';
+import type { RaftNode } from './raft/node.ts';
+import type { ClusterState, Snapshot } from './state/cluster-state.ts';
+import type { MemberRecord, OperationRecord } from './state/records.ts';
+import type { EngineStatus } from './engine/driver.ts';
+
+export interface ViewDeps {
+  nodeId: string;
+  loop: HaLoop;
+  state: ClusterState;
+  raft: RaftNode;
+  peers: PeerClient;
+  intervalMs: number;
+}
+
+export function makeApiDeps(v: ViewDeps): ApiDeps {
+  const now = () => performance.now();
+
+  const roleOf = (e: EngineStatus | null, m: MemberRecord | undefined): NodeRole => {
+    if (m?.kind === 'witness') return 'witness';
+    if (!e) return 'unknown';
+    if (!e.running) return 'stopped';
+    return e.inRecovery ? 'replica' : 'primary';
+  };
+
+  const memberView = (m: MemberRecord, e: EngineStatus | null, reachable: boolean, primaryFlush: string | null): MemberView => {
+    const lag = e?.inRecovery && e.flushLsn && primaryFlush ? Math.max(0, lsnDiff(primaryFlush, e.flushLsn)) : null;
+    return {
+      id: m.id,
+      kind: m.kind,
+      role: roleOf(e, m),
+      adminState: m.adminState,
+      health: !reachable ? 'unreachable' : m.kind === 'witness' || e?.running ? 'healthy' : 'unhealthy',
+      timeline: e?.timeline ?? null,
+      flushLsn: e?.flushLsn ?? null,
+      replayLsn: e?.replayLsn ?? null,
+      lagBytes: lag,
+      lagMs: null,
+      release: e?.version ?? null,
+      region: m.region,
+      apiUrl: m.apiUrl,
+      pg: m.pgHost && m.pgPort ? `${m.pgHost}:${m.pgPort}` : null,
+    };
+  };
+
+  async function observeAll(s: Snapshot): Promise<Map<string, Observation | null>> {
+    const out = new Map<string, Observation | null>();
+    await Promise.all(
+      s.members.map(async (m) => {
+        if (m.id === v.nodeId) out.set(m.id, v.loop.observe());
+        else out.set(m.id, await v.peers.observe(m.apiUrl).catch(() => null));
+      }),
+    );
+    return out;
+  }
+
+  return {
+    nodeId: v.nodeId,
+    now,
+    health(): HealthSnapshot {
+      const e = v.loop.engine;
+      const me = v.loop.snapshot?.members.find((m) => m.id === v.nodeId);
+      return {
+        nodeId: v.nodeId,
+        role: roleOf(e, me),
+        engineRunning: e.running,
+        writable: v.loop.writable(),
+        streaming: e.inRecovery && e.streamingFrom !== null,
+        lagBytes: e.inRecovery && e.flushLsn && e.replayLsn ? Math.max(0, lsnDiff(e.flushLsn, e.replayLsn)) : null,
+        adminState: me?.adminState ?? 'active',
+        tags: me?.tags ?? [],
+        lastCycleAt: v.loop.lastCycleAt,
+        loopIntervalMs: v.intervalMs,
+        hasQuorum: v.raft.leader() !== null,
+      };
+    },
+    async clusterView({ consistency }): Promise<ClusterView> {
+      const s = await v.state.read(consistency);
+      const obs = await observeAll(s);
+      const p = s.primary?.value ?? null;
+      const primaryFlush = p ? (obs.get(p.node)?.engine.flushLsn ?? null) : null;
+      const members = s.members.map((m) => memberView(m, obs.get(m.id)?.engine ?? null, obs.get(m.id) != null, primaryFlush)).sort((a, b) => (a.id < b.id ? -1 : 1));
+      const voters = s.members.filter((m) => m.kind !== 'observer');
+      const healthy = voters.filter((m) => obs.get(m.id) != null).length;
+      const writable = p ? obs.get(p.node)?.writable === true : false;
+      const cfg = s.config ?? v.loop.config();
+      return {
+        name: s.identity?.name ?? '',
+        id: s.identity?.id ?? '',
+        epoch: p?.epoch ?? 0,
+        primary: p?.node ?? null,
+        leader: v.raft.leader()?.id ?? null,
+        quorum: { voters: voters.length, healthy, hasQuorum: healthy >= Math.floor(voters.length / 2) + 1 },
+        haMode: cfg.haMode,
+        durability: cfg.durability,
+        consistency,
+        staleMs: consistency === 'local' && v.loop.snapshotAt !== null ? Math.round(now() - v.loop.snapshotAt) : null,
+        writable,
+        problem: writable ? null : (v.loop.problem ?? (p ? `primary ${p.node} is not accepting writes` : 'no primary has been chosen yet')),
+        members,
+      };
+    },
+    async nodeView(): Promise<NodeView> {
+      const s = v.loop.snapshot;
+      const me: MemberRecord = s?.members.find((m) => m.id === v.nodeId) ?? {
+        id: v.nodeId, kind: 'voter', apiUrl: '', pgHost: null, pgPort: null, region: 'default', weight: 1, tags: [], adminState: 'active',
+      };
+      const st = v.raft.status();
+      return {
+        ...memberView(me, v.loop.engine, true, null),
+        engine: v.loop.engine,
+        raft: { term: st.term, role: st.role, leader: st.leader || null, commit: st.commit, applied: st.applied },
+      };
+    },
+    history: (limit) => v.state.history(limit),
+    async requestFailover(req): Promise<OperationRecord> {
+      const s = await v.state.read('linearizable');
+      const p = s.primary?.value;
+      if (!p) throw new ApiError('RDB_ERR_PRECONDITION', 'there is no primary yet: wait for the cluster to bootstrap');
+      if (req.to !== null && !s.members.some((m) => m.id === req.to)) {
+        throw new ApiError('RDB_ERR_NOT_FOUND', `${req.to} is not a member of this cluster: see GET /v1/cluster for the members`);
+      }
+      if (req.to === p.node) throw new ApiError('RDB_ERR_PRECONDITION', `${req.to} is already the primary`);
+      const requestId = req.requestId ?? randomUUID();
+      const opId = `op-${requestId}`;
+      const existing = await v.state.operation(opId);
+      if (existing) return existing;
+      const r = await v.state.requestFailover({ requestId, to: req.to, force: req.force, fromEpoch: p.epoch, requestedAt: new Date().toISOString() });
+      if (!r.ok) {
+        throw new ApiError('RDB_ERR_CONFLICT', `another ${r.pending.force ? 'failover' : 'switchover'} (request ${r.pending.requestId}) is in progress: wait for it to finish`);
+      }
+      const op: OperationRecord = {
+        id: opId,
+        kind: req.planned ? 'switchover' : 'failover',
+        state: 'pending',
+        message: `requested${req.to ? ` to ${req.to}` : ''} from epoch ${p.epoch}; the leader runs it on its next cycle`,
+        startedAt: new Date().toISOString(),
+        finishedAt: null,
+        result: { fromEpoch: p.epoch, to: req.to },
+      };
+      await v.state.putOperation(op);
+      return op;
+    },
+    async operation(id): Promise<OperationRecord | null> {
+      const op = await v.state.operation(id);
+      if (!op || op.state === 'succeeded' || op.state === 'failed') return op;
+      // The outcome follows from the replicated state: a newer epoch means it happened.
+      const s = await v.state.read('linearizable');
+      const from = Number((op.result as { fromEpoch?: number } | null)?.fromEpoch ?? 0);
+      const p = s.primary?.value;
+      if (p && p.epoch > from) {
+        const done: OperationRecord = { ...op, state: 'succeeded', message: `${p.node} is the primary of epoch ${p.epoch}`, finishedAt: p.since, result: { ...op.result, epoch: p.epoch, primary: p.node } };
+        await v.state.putOperation(done);
+        return done;
+      }
+      if (!s.failoverRequest) {
+        const failed: OperationRecord = { ...op, state: 'failed', message: v.loop.problem ?? 'the request was withdrawn without a new primary', finishedAt: new Date().toISOString() };
+        return failed;
+      }
+      return { ...op, state: 'running', message: v.loop.lastDecision?.sentence ?? op.message };
+    },
+  };
+}

@@ -29,7 +29,7 @@ export interface EngineStatus {
   flushLsn: Lsn | null;
   /** Standby: pg_last_wal_replay_lsn(). */
   replayLsn: Lsn | null;
-  /** Standby: the WAL receiver is streaming, and from which node (parsed from primary_conninfo application_name). */
+  /** Standby: the WAL receiver is streaming, and from which node (the driver records whom it follows). */
   streamingFrom: string | null;
   /** Server version as the server reports it (`SHOW server_version`), e.g. "15.18". */
   version: string | null;

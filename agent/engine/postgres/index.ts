@@ -1,0 +1,178 @@
+/**
+ * The PostgreSQL engine driver: stock server binaries (initdb, pg_ctl,
+ * postgres, pg_basebackup, pg_rewind), run as the engine user. Each concern
+ * lives in its own module; this class sequences them and runs the actions
+ * that change the engine one at a time (a start never interleaves with a stop
+ * or a clone). status() does not wait for them: it only reads.
+ */
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { EngineError, type EngineDriver, type EngineSettings, type EngineStatus, type PrimaryEndpoint } from '../driver.ts';
+import type { ToolName } from './binaries.ts';
+import { bootstrap } from './bootstrap.ts';
+import { readFollowing, writeConfig } from './conf.ts';
+import { DEFAULT_TIMEOUTS, DriverContext, type DriverTimeouts } from './context.ts';
+import { pgCtlPromote, pgCtlStart, pgCtlStop, serverLogPath } from './ctl.ts';
+import { silentLogger, type EngineLogger } from './logger.ts';
+import * as replication from './replication.ts';
+import { rewind } from './rewind.ts';
+import { ensureReplicationRole, withSession } from './sql.ts';
+import { isInitialized, postmasterPid, readStatus } from './status.ts';
+
+export { findBinDir, findTools, type BinSearch, type ToolName } from './binaries.ts';
+export { slotNameFor, AUTO_CONF } from './conf.ts';
+export { serverLogPath } from './ctl.ts';
+export type { EngineLogger } from './logger.ts';
+export type { DriverTimeouts } from './context.ts';
+
+/** Tuning of the driver beyond EngineSettings. */
+export interface PostgresDriverOptions {
+  timeouts?: Partial<DriverTimeouts>;
+  /** Paths of pg_basebackup, pg_rewind, pg_controldata; found with `findTools` when absent. */
+  tools?: Record<ToolName, string>;
+}
+
+export class PostgresDriver implements EngineDriver {
+  private readonly ctx: DriverContext;
+  /** Tail of the chain of engine-changing actions (one at a time). */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Why the last start failed; shown by status() while the engine is down. */
+  private problem: string | null = null;
+
+  constructor(settings: EngineSettings, logger: EngineLogger = silentLogger, options: PostgresDriverOptions = {}) {
+    this.ctx = new DriverContext(settings, logger, { ...DEFAULT_TIMEOUTS, ...options.timeouts }, options.tools);
+  }
+
+  /** Where the server writes its log (the data directory's parent). */
+  get logFile(): string {
+    return serverLogPath(this.ctx.settings.dataDir);
+  }
+
+  /**
+   * Run `fn` after every earlier engine-changing action settled. Anything it
+   * throws that is not already an EngineError (a SQL error, a file system
+   * error) becomes one with `code`, so callers handle one error type.
+   */
+  private exclusive<T>(code: EngineError['code'], what: string, fn: () => Promise<T>): Promise<T> {
+    const guarded = async (): Promise<T> => {
+      try {
+        return await fn();
+      } catch (err) {
+        if (err instanceof EngineError) throw err;
+        throw new EngineError(
+          code,
+          `${what} on ${this.ctx.settings.nodeId} failed: ${(err as Error).message}; check the engine and its log (${this.logFile}), then retry`,
+        );
+      }
+    };
+    const run = this.queue.then(guarded, guarded);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  init(): Promise<void> {
+    return this.exclusive('command-failed', 'init', async () => {
+      await bootstrap(this.ctx);
+      this.ctx.logger.info({ node: this.ctx.settings.nodeId, dataDir: this.ctx.settings.dataDir }, 'engine: cluster initialized');
+    });
+  }
+
+  start(): Promise<void> {
+    return this.exclusive('start-failed', 'start', async () => {
+      const { settings } = this.ctx;
+      const { dataDir } = settings;
+      if (!isInitialized(dataDir)) throw new EngineError('not-initialized', `no cluster in ${dataDir}: init (first node) or clone it before starting`);
+      if (postmasterPid(dataDir) === null) {
+        const runner = this.ctx.runner();
+        const parent = runner.prepareParent(dataDir);
+        // Render the settings afresh (the port may have changed), keeping whom we follow.
+        writeConfig(runner, settings, dataDir, parent, readFollowing(dataDir), this.ctx.warn);
+        try {
+          await pgCtlStart(this.ctx);
+        } catch (err) {
+          this.problem = (err as Error).message;
+          throw err;
+        }
+        this.problem = null;
+        this.ctx.logger.info({ node: settings.nodeId, standby: replication.hasStandbySignal(dataDir) }, 'engine: started');
+      }
+      if (!replication.hasStandbySignal(dataDir)) await this.ensureRole();
+    });
+  }
+
+  stop(mode: 'smart' | 'fast' | 'immediate'): Promise<void> {
+    return this.exclusive('stop-failed', 'stop', async () => {
+      const wasRunning = postmasterPid(this.ctx.settings.dataDir) !== null;
+      await pgCtlStop(this.ctx, mode);
+      if (wasRunning) this.ctx.logger.info({ node: this.ctx.settings.nodeId, mode }, 'engine: stopped');
+    });
+  }
+
+  status(): Promise<EngineStatus> {
+    return readStatus(this.ctx.settings, this.problem);
+  }
+
+  promote(): Promise<void> {
+    return this.exclusive('promote-failed', 'promote', async () => {
+      const { settings } = this.ctx;
+      const role = await replication.runningRole(this.ctx);
+      if (role === 'stopped') throw new EngineError('promote-failed', `${settings.nodeId} is not running: start it as a standby, then promote`);
+      if (role === 'standby') await pgCtlPromote(this.ctx);
+      const deadline = Date.now() + this.ctx.timeouts.promoteS * 1000;
+      while ((await replication.runningRole(this.ctx)) !== 'primary') {
+        if (Date.now() > deadline) throw new EngineError('promote-failed', `${settings.nodeId} still in recovery ${this.ctx.timeouts.promoteS}s after pg_ctl promote; check the server log ${this.logFile}`);
+        await replication.sleep(100);
+      }
+      // A primary follows no one: clear primary_conninfo so the include file says what the server is.
+      const runner = this.ctx.runner();
+      writeConfig(runner, settings, settings.dataDir, runner.prepareParent(settings.dataDir), null, this.ctx.warn);
+      await withSession(settings, (c) => c.query('SELECT pg_reload_conf()'));
+      await this.ensureRole();
+      this.ctx.logger.info({ node: settings.nodeId }, 'engine: promoted to primary');
+    });
+  }
+
+  follow(primary: PrimaryEndpoint | null): Promise<void> {
+    return this.exclusive('command-failed', 'follow', () => replication.follow(this.ctx, primary));
+  }
+
+  rewind(primary: PrimaryEndpoint): Promise<void> {
+    return this.exclusive('rewind-failed', 'rewind', () => rewind(this.ctx, primary));
+  }
+
+  clone(primary: PrimaryEndpoint, opts: { onProgress?: (done: number, total: number) => void } = {}): Promise<void> {
+    return this.exclusive('clone-failed', 'clone', () => replication.clone(this.ctx, primary, opts.onProgress));
+  }
+
+  discardPrevious(): Promise<void> {
+    return this.exclusive('command-failed', 'discarding the previous data directory', async () => replication.discardPrevious(this.ctx));
+  }
+
+  setSyncStandbys(value: string): Promise<void> {
+    return this.exclusive('command-failed', 'setting synchronous_standby_names', () => replication.setSyncStandbys(this.ctx, value));
+  }
+
+  syncSlots(standbys: string[]): Promise<void> {
+    return this.exclusive('command-failed', 'syncing replication slots', () => replication.syncSlots(this.ctx, standbys));
+  }
+
+  /** The replication role, created at the first start as primary. */
+  private async ensureRole(): Promise<void> {
+    const { settings } = this.ctx;
+    try {
+      const r = await ensureReplicationRole(settings);
+      if (r === 'created') this.ctx.logger.info({ node: settings.nodeId, role: settings.replicationUser.name }, 'engine: replication role created');
+    } catch (err) {
+      throw new EngineError(
+        'command-failed',
+        `${settings.nodeId} runs as primary but the replication role ${settings.replicationUser.name} could not be ensured: ${(err as Error).message}; standbys cannot connect until it exists (retried on the next start)`,
+      );
+    }
+  }
+}
+
+/** Is there a data directory a clone moved aside? */
+export function hasPrevious(dataDir: string): boolean {
+  return existsSync(`${dataDir}.previous`) && existsSync(join(`${dataDir}.previous`, 'PG_VERSION'));
+}

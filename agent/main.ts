@@ -6,7 +6,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import pino from 'pino';
@@ -157,7 +157,7 @@ async function run(cfg: AgentConfig): Promise<number> {
   log.info({ api: `${cfg.api.listenAddress}:${cfg.api.port}`, kind }, 'agent started');
 
   if (kind !== 'witness') {
-    const secrets = await waitForSecrets(state, raft, () => stopping);
+    const secrets = await waitForSecrets(state, raft, cfg.engine.secretsFile, () => stopping);
     if (secrets) {
       const binDir = findBinDir({ binDir: cfg.engine.binDir ?? undefined, release: cfg.engine.release ?? undefined, releases: cfg.engine.releases });
       const settings: EngineSettings = {
@@ -184,13 +184,15 @@ async function run(cfg: AgentConfig): Promise<number> {
 let shutdownResolve: () => void = () => {};
 
 /** The first leader creates the engine credentials; everyone waits until they are readable. */
-async function waitForSecrets(state: ClusterState, raft: RaftNode, stopping: () => boolean): Promise<EngineSecrets | null> {
+async function waitForSecrets(state: ClusterState, raft: RaftNode, secretsFile: string | null, stopping: () => boolean): Promise<EngineSecrets | null> {
   while (!stopping()) {
     try {
       const r = await raft.get(SECRETS_KEY, { consistency: 'linearizable', timeoutMs: 2000 });
       if (r) return JSON.parse(r.value) as EngineSecrets;
       if (raft.isLeader()) {
-        const s: EngineSecrets = { superuserPassword: randomBytes(24).toString('base64url'), replicationPassword: randomBytes(24).toString('base64url') };
+        const s: EngineSecrets = secretsFile
+          ? readSecrets(secretsFile)
+          : { superuserPassword: randomBytes(24).toString('base64url'), replicationPassword: randomBytes(24).toString('base64url') };
         await state.createIfAbsent(SECRETS_KEY, s, 'engine-secrets');
         continue;
       }
@@ -200,6 +202,14 @@ async function waitForSecrets(state: ClusterState, raft: RaftNode, stopping: () 
     await new Promise((r) => setTimeout(r, 200));
   }
   return null;
+}
+
+function readSecrets(file: string): EngineSecrets {
+  const s = JSON.parse(readFileSync(file, 'utf8')) as Partial<EngineSecrets>;
+  if (typeof s.superuserPassword !== 'string' || typeof s.replicationPassword !== 'string' || s.superuserPassword.length < 12 || s.replicationPassword.length < 12) {
+    throw new Error(`${file} must hold {"superuserPassword": "...", "replicationPassword": "..."}, each at least 12 characters`);
+  }
+  return { superuserPassword: s.superuserPassword, replicationPassword: s.replicationPassword };
 }
 
 function splitHostPort(hp: string): [string, number] {

@@ -76,6 +76,12 @@ export interface AgentConfig {
     parameters: Record<string, string | number | boolean>;
     /** Stop the engine when the agent exits cleanly (false: leave it running). */
     stopOnExit: boolean;
+    /**
+     * JSON file {superuserPassword, replicationPassword} the first leader uses for the
+     * cluster's engine credentials instead of random ones (the sandbox uses it to print a
+     * working connection string). Null: generated at random and kept in the replicated state.
+     */
+    secretsFile: string | null;
   };
   api: { listenAddress: string; port: number };
   tls: { enabled: boolean; certFile: string | null; keyFile: string | null; caFile: string | null };
@@ -168,7 +174,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   'cluster.regions.*': ['priority'],
   ha: ['mode', 'auto_failover', 'min_quorum_size', 'failover_timeout_ms', 'lease_ms', 'fencing_mode', 'durability'],
   load_balancing: ['mode', 'weights', 'read_from_followers'],
-  engine: ['kind', 'bin_dir', 'release', 'releases', 'data_dir', 'port', 'listen_address', 'engine_user', 'parameters', 'stop_on_exit'],
+  engine: ['kind', 'bin_dir', 'release', 'releases', 'data_dir', 'port', 'listen_address', 'engine_user', 'parameters', 'stop_on_exit', 'secrets_file'],
   api: ['listen_address', 'port'],
   tls: ['enabled', 'cert_file', 'key_file', 'ca_file'],
   agent: ['state_dir', 'log_level'],

@@ -314,6 +314,7 @@ export function readEngine(ctx: Ctx, value: unknown, dataDirOverride: string | u
     engineUser: engineUser ?? DEFAULTS.engineUser,
     parameters: readParameters(ctx, t?.parameters),
     stopOnExit: r.boolean(t, at, 'stop_on_exit') ?? DEFAULTS.stopOnExit,
+    secretsFile: absPath(ctx, r.string(t, at, 'secrets_file')) ?? null,
   };
 }
 

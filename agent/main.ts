@@ -70,7 +70,9 @@ async function run(cfg: AgentConfig): Promise<number> {
 
   const peerUrls: Record<string, string> = {};
   for (const [id, n] of Object.entries(cfg.cluster.nodes)) peerUrls[id] = `http://${n.api}`;
+  // Observers follow the Raft log as learners: they see the state but never vote.
   const voters = Object.entries(cfg.cluster.nodes).filter(([, n]) => n.kind !== 'observer').map(([id]) => id);
+  const learners = Object.entries(cfg.cluster.nodes).filter(([, n]) => n.kind === 'observer').map(([id]) => id);
 
   const storage = openSqliteStorage(join(cfg.agent.stateDir, 'raft.db'));
   const transport = new HttpTransport({ selfId: self, peers: peerUrls, logger: log.child({ part: 'raft' }) });
@@ -81,7 +83,7 @@ async function run(cfg: AgentConfig): Promise<number> {
     transport,
     settings: cfg.cluster.raft,
     peers: peerUrls,
-    bootstrap: voters.length > 0 ? { voters: voters.includes(self) ? voters : [self] } : { voters: [self] },
+    bootstrap: voters.length > 0 ? { voters, learners } : { voters: [self] },
     logger: log.child({ part: 'raft' }),
     onFatal: (err) => {
       fatal = err;

@@ -50,7 +50,7 @@ export interface RaftNodeOptions {
    * the same list on every founder). Ignored when the storage already holds state.
    * A node that will be added later starts without it and learns the cluster from the leader.
    */
-  bootstrap?: { voters: NodeId[] };
+  bootstrap?: { voters: NodeId[]; learners?: NodeId[] };
   /** Seed of the core's random source (election timeout jitter). Default: random. */
   seed?: number;
   logger?: RaftLogger;
@@ -116,7 +116,7 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
   private readonly requestTimeoutMs: number;
   private readonly onFatal: (err: Error) => void;
   private readonly seed: number;
-  private readonly bootstrap?: { voters: NodeId[] };
+  private readonly bootstrap?: { voters: NodeId[]; learners?: NodeId[] };
 
   private core!: RaftCore;
   private kv = new KvStateMachine();
@@ -177,7 +177,7 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
       // The founding configuration lives in a snapshot at index 0, persisted
       // before anything else so a restart finds the same configuration.
       const snapshot: Snapshot = {
-        meta: { index: 0, term: 0, membership: { voters: [...this.bootstrap.voters], learners: [] } },
+        meta: { index: 0, term: 0, membership: { voters: [...this.bootstrap.voters], learners: [...(this.bootstrap.learners ?? [])] } },
         data: new KvStateMachine().snapshot(),
       };
       this.storage.save({ snapshot, entries: [] });

@@ -3,7 +3,8 @@
  * key-value state machine.
  *
  * Algorithm: Wing & Gong's search with Lowe's just-in-time linearization and
- * memoization of (set of linearized ops, model state), as in Porcupine. Keys
+ * memoization of (set of linearized ops, model state), as in Porcupine, plus a
+ * few verdict-preserving reductions (see `KeyProblem` and `searchKey`). Keys
  * are checked one at a time, which is sound because linearizability is
  * compositional (a history is linearizable iff each per-object sub-history is).
  *
@@ -54,7 +55,10 @@ export interface LinearizabilityResult {
   key?: string;
   /** Human-readable: longest consistent prefix reached and the ops that could not be placed after it. */
   explanation?: string;
-  /** Ops that took part in the search (unknown-outcome gets are dropped and not counted). */
+  /**
+   * Ops searched: those of every key checked, which is all keys unless a violation stopped the
+   * check early. Unknown-outcome gets are dropped and not counted.
+   */
   opsChecked: number;
   /** The search budget was exhausted: linearizability is not proven (ok is false). */
   gaveUp?: boolean;
@@ -130,6 +134,13 @@ function validate(history: HistoryOp[]): void {
     if (op.kind !== 'put' && op.kind !== 'delete' && op.kind !== 'get') {
       throw new InvalidHistoryError(h.id, `has unknown kind ${JSON.stringify((op as { kind: unknown }).kind)}`);
     }
+    if (typeof op.key !== 'string') throw new InvalidHistoryError(h.id, 'has a key that is not a string');
+    if (op.kind === 'put' && typeof op.value !== 'string') {
+      throw new InvalidHistoryError(h.id, 'is a put whose value is not a string');
+    }
+    if (op.kind !== 'get' && op.expectVersion !== undefined && !Number.isInteger(op.expectVersion)) {
+      throw new InvalidHistoryError(h.id, `has non-integer expectVersion ${op.expectVersion}`);
+    }
     if (!Number.isFinite(h.invoke)) throw new InvalidHistoryError(h.id, `has non-finite invoke time ${h.invoke}`);
     if ((h.complete === null) !== (result === null)) {
       throw new InvalidHistoryError(h.id, 'must have complete and result both null (unknown outcome) or both set');
@@ -140,7 +151,8 @@ function validate(history: HistoryOp[]): void {
     if (result !== null) {
       const isGetResult = 'value' in result && !('ok' in result);
       if ((op.kind === 'get') !== isGetResult) {
-        throw new InvalidHistoryError(h.id, `is a ${op.kind} with a result of the wrong shape ${JSON.stringify(result)}`);
+        const shape = JSON.stringify(result);
+        throw new InvalidHistoryError(h.id, `is a ${op.kind} with a result of the wrong shape ${shape}`);
       }
       if (!Number.isInteger(result.version)) {
         throw new InvalidHistoryError(h.id, `has non-integer result version ${result.version}`);
@@ -155,12 +167,6 @@ function validate(history: HistoryOp[]): void {
 const KIND_PUT = 0;
 const KIND_DELETE = 1;
 const KIND_GET = 2;
-
-/** Unknown-outcome ops placed in a memoized configuration; `done` once fully explored (failed). */
-interface MemoEntry {
-  unknown: Uint16Array;
-  done: boolean;
-}
 
 /** Outcome of searching one key. */
 type KeyVerdict =
@@ -350,39 +356,41 @@ function searchKey(p: KeyProblem, maxStates: number, thorough: boolean): KeyVerd
   const placed = (i: number): boolean => (bits[i >>> 4] & (1 << (i & 15))) !== 0;
 
   // Memo of configurations entered: (ops placed, state). Entering one twice is pointless.
-  // Thorough mode also uses subsumption: once a configuration has been fully explored (and
-  // so failed), one with the same known ops and state but more unknown ops placed fails too,
-  // since the extra unknown ops could as well have come at the end, or never. So the memo
-  // key there is known bits + state, and the entries are the unknown-op sets entered.
-  const keyMask = new Uint16Array(words);
-  for (let i = 0; i < n; i++) if (!thorough || p.known[i] === 1) keyMask[i >>> 4] |= 1 << (i & 15);
-  const memo = new Map<string, MemoEntry[]>();
+  // Thorough mode also prunes by subsumption: a configuration with the same known ops and
+  // state as one already entered, but more unknown ops placed, can do nothing the other
+  // cannot (its extra unknown ops could as well come at the end, or never). This holds for
+  // entered configurations still being explored too, as in antichain-based model checking:
+  // whatever the pruned one could reach, the other reaches. So the thorough memo maps
+  // known bits + state to the unknown-op sets entered.
+  const seen = new Set<string>();
+  const knownMask = new Uint16Array(words);
+  for (let i = 0; i < n; i++) if (p.known[i] === 1) knownMask[i >>> 4] |= 1 << (i & 15);
+  const antichains = new Map<string, Uint16Array[]>();
   let memoSize = 0;
-  /** Records the configuration after placing an op; null if it is not worth entering. */
-  const enter = (val: number, ver: number): MemoEntry | null => {
+  /** Records the configuration after placing an op; false if it is not worth entering. */
+  const enter = (val: number, ver: number): boolean => {
     let k = '';
-    for (let w = 0; w < words; w++) k += String.fromCharCode(bits[w] & keyMask[w]);
-    k += val + ',' + ver;
-    let list = memo.get(k);
-    if (list === undefined) memo.set(k, (list = []));
-    else if (!thorough) return null;
-    for (const e of list) {
-      let subset = true;
-      let equal = true;
-      for (let w = 0; w < words; w++) {
-        const mine = bits[w] & ~keyMask[w];
-        if ((e.unknown[w] & ~mine) !== 0) subset = false;
-        if (e.unknown[w] !== mine) equal = false;
-      }
-      // An entry still being explored is an ancestor (fewer ops placed), never equal.
-      if (equal || (subset && e.done)) return null;
+    if (!thorough) {
+      for (let w = 0; w < words; w++) k += String.fromCharCode(bits[w]);
+      k += val + ',' + ver;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      memoSize++;
+      return true;
     }
-    const mine = new Uint16Array(thorough ? words : 0);
-    for (let w = 0; w < mine.length; w++) mine[w] = bits[w] & ~keyMask[w];
-    const entry = { unknown: mine, done: false };
-    list.push(entry);
+    for (let w = 0; w < words; w++) k += String.fromCharCode(bits[w] & knownMask[w]);
+    k += val + ',' + ver;
+    let sets = antichains.get(k);
+    if (sets === undefined) antichains.set(k, (sets = []));
+    outer: for (const u of sets) {
+      for (let w = 0; w < words; w++) if ((u[w] & ~bits[w]) !== 0) continue outer;
+      return false; // u is a subset of ours (or equal)
+    }
+    const mine = new Uint16Array(words);
+    for (let w = 0; w < words; w++) mine[w] = bits[w] & ~knownMask[w];
+    sets.push(mine);
     memoSize++;
-    return entry;
+    return true;
   };
 
   // Scan of the candidates of the current configuration: known calls from kCur up to the
@@ -403,12 +411,11 @@ function searchKey(p: KeyProblem, maxStates: number, thorough: boolean): KeyVerd
     return true;
   };
 
-  // Backtracking stack: node placed, the state and scan before it, its memo entry, forced or not.
+  // Backtracking stack: node placed, the state and scan before it, forced or not.
   const stackNode: number[] = [];
   const stackVal: number[] = [];
   const stackVer: number[] = [];
   const stackScan: number[] = []; // kCur, uCur, limit
-  const stackMemo: MemoEntry[] = [];
   const stackForced: boolean[] = [];
   let val = 0;
   let ver = 0;
@@ -437,14 +444,12 @@ function searchKey(p: KeyProblem, maxStates: number, thorough: boolean): KeyVerd
         // placed later, it could have been the one that removed a value.)
         const forced = p.known[i] === 1 && (p.kind[i] === KIND_GET || p.resOk[i] === 0);
         bits[i >>> 4] |= 1 << (i & 15);
-        const m = enter(p.outVal, p.outVer);
-        if (m !== null) {
+        if (enter(p.outVal, p.outVer)) {
           if (memoSize > maxStates) return { kind: 'gave-up', states: memoSize };
           stackNode.push(c);
           stackVal.push(val);
           stackVer.push(ver);
           stackScan.push(kCur, uCur, limit);
-          stackMemo.push(m);
           stackForced.push(forced);
           val = p.outVal;
           ver = p.outVer;
@@ -467,7 +472,6 @@ function searchKey(p: KeyProblem, maxStates: number, thorough: boolean): KeyVerd
       limit = stackScan.pop()!;
       uCur = stackScan.pop()!;
       kCur = stackScan.pop()!;
-      stackMemo.pop()!.done = true;
       backtrack = stackForced.pop()!;
       const i = opOf[x];
       bits[i >>> 4] &= ~(1 << (i & 15));
@@ -520,10 +524,13 @@ function explainViolation(key: string, ops: HistoryOp[], prefix: number[]): stri
     if (!placed.has(i) && c !== null && (deadline === -1 || c < ops[deadline].complete!)) deadline = i;
   }
   if (deadline !== -1) {
-    const t = ops[deadline].complete!;
-    lines.push(`None of these ops can be placed next (all invoked by t=${t}, when #${ops[deadline].id} returned):`);
+    const d = ops[deadline];
+    lines.push(
+      `Stuck: #${d.id} had to take effect by t=${d.complete}, and no order of the remaining ops ` +
+        'invoked by then makes it fit. Those ops, with what the model would answer after the prefix:',
+    );
     for (let i = 0; i < ops.length; i++) {
-      if (placed.has(i) || ops[i].invoke > t) continue;
+      if (placed.has(i) || ops[i].invoke > d.complete!) continue;
       lines.push(`  ${formatOp(ops[i])}   model would answer: ${formatResult(applyKv(state, ops[i].op).answer)}`);
     }
   }

@@ -49,6 +49,8 @@ export interface HaInput {
   primaryHealth: PrimaryHealth | null;
   /** Standbys whose flushed WAL reached the primary's position at the last engine sync change. */
   syncCaughtUp: string[];
+  /** pg_rewind failed for this epoch: clone afresh instead (the old data directory is kept aside). */
+  rewindFailed: boolean;
   /** A long action (failover, clone, rewind) is running: nothing else starts. */
   busy: string | null;
 }
@@ -208,6 +210,12 @@ function asStandby(i: HaInput, primary: PrimaryRecord): HaDecision {
   }
   if (!e.initialized) return { action: { kind: 'clone', primary: p }, sentence: `cloning the database from ${p}, the primary of epoch ${primary.epoch}` };
   if (i.lastPrimaryEpoch !== null && i.lastPrimaryEpoch < primary.epoch && !e.running) {
+    if (i.rewindFailed) {
+      return {
+        action: { kind: 'clone', primary: p },
+        sentence: `pg_rewind onto ${p} failed: cloning afresh from ${p} (my old data directory is kept aside until the copy streams)`,
+      };
+    }
     return {
       action: { kind: 'rewind', primary: p },
       sentence: `I was primary in epoch ${i.lastPrimaryEpoch}: rewinding onto ${p}, the primary of epoch ${primary.epoch}`,

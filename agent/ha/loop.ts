@@ -76,6 +76,10 @@ export class HaLoop {
   private primaryUnhealthySince: number | null = null;
   private lastTransferAt = -Infinity;
   private syncSwitchLsn: string | null = null;
+  /** Epoch of the primary a rewind onto failed (then the next attempt clones afresh). */
+  private rewindFailedEpoch: number | null = null;
+  /** A clone moved the old data directory aside: discard it once the new copy streams. */
+  private previousToDiscard = false;
   /** Standbys the primary's replication slots were last made for (null: not checked as primary yet). */
   private slotsFor: string | null = null;
   private lastSentence = '';
@@ -182,6 +186,7 @@ export class HaLoop {
       holdStreamingUntil: this.holdUntil,
       primaryHealth,
       syncCaughtUp: this.caughtUp(),
+      rewindFailed: this.rewindFailedEpoch !== null && this.rewindFailedEpoch === (snap?.primary?.value.epoch ?? null),
       busy: this.busy,
     });
     this.note(decision);
@@ -272,6 +277,10 @@ export class HaLoop {
     const d = this.driver;
     switch (a.kind) {
       case 'none':
+        if (this.previousToDiscard && d && this.engine.inRecovery && this.engine.streamingFrom !== null) {
+          await d.discardPrevious();
+          this.previousToDiscard = false;
+        }
         this.problem = this.lastDecision?.sentence.startsWith('no action') ? null : this.problem;
         return;
       case 'create-primary-record': {
@@ -308,7 +317,12 @@ export class HaLoop {
       case 'rewind':
         return this.background(`rewinding onto ${a.primary}`, async () => {
           const ep = this.endpoint(snap, a.primary);
-          await d!.rewind(ep);
+          try {
+            await d!.rewind(ep);
+          } catch (err) {
+            this.rewindFailedEpoch = snap?.primary?.value.epoch ?? null;
+            throw err;
+          }
           this.o.local.set({ lastPrimaryEpoch: null });
           await d!.start();
         });
@@ -319,6 +333,8 @@ export class HaLoop {
             onProgress: (done, total) => this.note({ action: { kind: 'none' }, sentence: `cloning from ${a.primary}: ${Math.round(done / 1024)} of ${Math.round(total / 1024)} kB` }),
           });
           this.o.local.set({ lastPrimaryEpoch: null });
+          this.rewindFailedEpoch = null;
+          this.previousToDiscard = true;
           await d!.start();
         });
       case 'sync-step': {

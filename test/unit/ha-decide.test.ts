@@ -51,6 +51,7 @@ function input(over: Partial<HaInput> = {}): HaInput {
     holdStreamingUntil: null,
     primaryHealth: null,
     syncCaughtUp: [],
+    rewindFailed: false,
     busy: null,
     ...over,
   };
@@ -124,6 +125,9 @@ test('a former primary rewinds onto the new primary before following it', () => 
   const stopped = engine({ running: false, inRecovery: false, streamingFrom: null });
   const d = decide(input({ self: { id: 'n1', kind: 'voter' }, engine: stopped, lastPrimaryEpoch: 1, state: { primary: record('n2', 2), primaryVersion: 5, members, config, failoverRequest: null } }));
   assert.deepEqual(d.action, { kind: 'rewind', primary: 'n2' });
+  const failed = decide(input({ self: { id: 'n1', kind: 'voter' }, engine: stopped, lastPrimaryEpoch: 1, rewindFailed: true, state: { primary: record('n2', 2), primaryVersion: 5, members, config, failoverRequest: null } }));
+  assert.deepEqual(failed.action, { kind: 'clone', primary: 'n2' });
+  assert.match(failed.sentence, /pg_rewind onto n2 failed: cloning afresh/);
   const plain = decide(input({ engine: stopped }));
   assert.deepEqual(plain.action, { kind: 'follow', primary: 'n1' });
 });

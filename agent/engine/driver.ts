@@ -72,6 +72,23 @@ export interface EngineSettings {
   parameters: Record<string, string | number | boolean>;
 }
 
+/** The status of an engine that is not running. */
+export function notRunning(initialized: boolean, problem: string | null): EngineStatus {
+  return {
+    running: false,
+    inRecovery: false,
+    timeline: null,
+    flushLsn: null,
+    replayLsn: null,
+    streamingFrom: null,
+    version: null,
+    syncStandbyNames: null,
+    replicas: [],
+    initialized,
+    problem,
+  };
+}
+
 /** Typed failure of an engine action: `code` for the loop, `message` for people. */
 export class EngineError extends Error {
   constructor(

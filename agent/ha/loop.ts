@@ -6,7 +6,7 @@
  * observing, keeps its lease and can still fence while they run.
  */
 
-import type { EngineDriver, EngineStatus, PrimaryEndpoint } from '../engine/driver.ts';
+import { notRunning, type EngineDriver, type EngineStatus, type PrimaryEndpoint } from '../engine/driver.ts';
 import type { ClusterState, Snapshot } from '../state/cluster-state.ts';
 import { KEY, type ClusterConfigRecord, type ClusterIdentity, type MemberKind, type MemberRecord } from '../state/records.ts';
 import { decide, type HaAction, type HaDecision, type PrimaryHealth } from './decide.ts';
@@ -47,19 +47,7 @@ export interface HaLoopOptions {
   repeatLogEvery?: number;
 }
 
-const STOPPED: EngineStatus = {
-  running: false,
-  inRecovery: false,
-  timeline: null,
-  flushLsn: null,
-  replayLsn: null,
-  streamingFrom: null,
-  version: null,
-  syncStandbyNames: null,
-  replicas: [],
-  initialized: false,
-  problem: null,
-};
+const STOPPED: EngineStatus = notRunning(false, null);
 
 export class HaLoop {
   private readonly o: HaLoopOptions;

@@ -6,7 +6,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EngineSettings, EngineStatus, ReplicaStatus } from '../driver.ts';
+import { notRunning, type EngineSettings, type EngineStatus, type ReplicaStatus } from '../driver.ts';
 import { FOLLOWING_GUC, parseFollowing } from './conf.ts';
 import { withSession, type SqlClient } from './sql.ts';
 
@@ -34,21 +34,7 @@ export function postmasterPid(dataDir: string): number | null {
   }
 }
 
-export function notRunning(initialized: boolean, problem: string | null): EngineStatus {
-  return {
-    running: false,
-    inRecovery: false,
-    timeline: null,
-    flushLsn: null,
-    replayLsn: null,
-    streamingFrom: null,
-    version: null,
-    syncStandbyNames: null,
-    replicas: [],
-    initialized,
-    problem,
-  };
-}
+export { notRunning };
 
 /** Timeline id from a WAL file name: its first 8 hex digits. */
 function timelineOfWalFile(name: string | null): number | null {

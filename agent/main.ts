@@ -158,25 +158,33 @@ async function run(cfg: AgentConfig): Promise<number> {
   }
   log.info({ api: `${cfg.api.listenAddress}:${cfg.api.port}`, kind }, 'agent started');
 
-  if (kind !== 'witness') {
-    const secrets = await waitForSecrets(state, raft, cfg.engine.secretsFile, () => stopping);
-    if (secrets) {
-      const binDir = findBinDir({ binDir: cfg.engine.binDir ?? undefined, release: cfg.engine.release ?? undefined, releases: cfg.engine.releases });
-      const settings: EngineSettings = {
-        nodeId: self,
-        dataDir: cfg.engine.dataDir,
-        host: cfg.engine.listenAddress,
-        port: cfg.engine.port,
-        binDir,
-        engineUser: cfg.engine.engineUser,
-        superuser: { name: 'rustydb', password: secrets.superuserPassword },
-        replicationUser: { name: 'rustydb_replication', password: secrets.replicationPassword },
-        replicationPeers: seedMembers.map((m) => m.pgHost).filter((h): h is string => h !== null),
-        parameters: cfg.engine.parameters,
-      };
-      driver = new PostgresDriver(settings, log.child({ part: 'engine' }));
-      loop.attachDriver(driver);
+  try {
+    if (kind !== 'witness') {
+      const secrets = await waitForSecrets(state, raft, cfg.engine.secretsFile, () => stopping);
+      if (secrets) {
+        const binDir = findBinDir({ binDir: cfg.engine.binDir ?? undefined, release: cfg.engine.release ?? undefined, releases: cfg.engine.releases });
+        const settings: EngineSettings = {
+          nodeId: self,
+          dataDir: cfg.engine.dataDir,
+          host: cfg.engine.listenAddress,
+          port: cfg.engine.port,
+          binDir,
+          engineUser: cfg.engine.engineUser,
+          superuser: { name: 'rustydb', password: secrets.superuserPassword },
+          replicationUser: { name: 'rustydb_replication', password: secrets.replicationPassword },
+          replicationPeers: seedMembers.map((m) => m.pgHost).filter((h): h is string => h !== null),
+          parameters: cfg.engine.parameters,
+        };
+        driver = new PostgresDriver(settings, log.child({ part: 'engine' }));
+        loop.attachDriver(driver);
+      }
     }
+  } catch (err) {
+    // No engine without credentials and binaries: say what to fix and stop.
+    log.fatal({ err: (err as Error).message }, 'cannot set up the engine');
+    process.stderr.write(`rustydb-agent: ${(err as Error).message}\n`);
+    fatal = err as Error;
+    shutdown('engine set-up failed');
   }
   if (!stopping) loop.start();
   await stopped;
@@ -192,24 +200,33 @@ async function waitForSecrets(state: ClusterState, raft: RaftNode, secretsFile: 
       const r = await raft.get(SECRETS_KEY, { consistency: 'linearizable', timeoutMs: 2000 });
       if (r) return JSON.parse(r.value) as EngineSecrets;
       if (raft.isLeader()) {
+        // A bad secrets file is the operator's to fix: fail loudly rather than wait forever.
         const s: EngineSecrets = secretsFile
           ? readSecrets(secretsFile)
           : { superuserPassword: randomBytes(24).toString('base64url'), replicationPassword: randomBytes(24).toString('base64url') };
         await state.createIfAbsent(SECRETS_KEY, s, 'engine-secrets');
         continue;
       }
-    } catch {
-      // no quorum yet
+    } catch (err) {
+      if (err instanceof SecretsFileError) throw err;
+      // otherwise: no quorum yet
     }
     await new Promise((r) => setTimeout(r, 200));
   }
   return null;
 }
 
+class SecretsFileError extends Error {}
+
 function readSecrets(file: string): EngineSecrets {
-  const s = JSON.parse(readFileSync(file, 'utf8')) as Partial<EngineSecrets>;
+  let s: Partial<EngineSecrets>;
+  try {
+    s = JSON.parse(readFileSync(file, 'utf8')) as Partial<EngineSecrets>;
+  } catch (err) {
+    throw new SecretsFileError(`[engine] secrets_file ${file} cannot be read as JSON (${(err as Error).message})`);
+  }
   if (typeof s.superuserPassword !== 'string' || typeof s.replicationPassword !== 'string' || s.superuserPassword.length < 12 || s.replicationPassword.length < 12) {
-    throw new Error(`${file} must hold {"superuserPassword": "...", "replicationPassword": "..."}, each at least 12 characters`);
+    throw new SecretsFileError(`[engine] secrets_file ${file} must hold {"superuserPassword": "...", "replicationPassword": "..."}, each at least 12 characters`);
   }
   return { superuserPassword: s.superuserPassword, replicationPassword: s.replicationPassword };
 }

@@ -1,0 +1,78 @@
+/**
+ * rustydb-admin's root command: registers the nouns, the global
+ * `-o, --output table|json`, and turns whatever a command throws into a
+ * message on stderr and an exit code (the table is in errors.ts and in the
+ * help epilogue). `main` never calls process.exit: the bin sets exitCode.
+ */
+
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { newCmdSandbox } from './commands/sandbox/index.ts';
+import { EXIT_CODES, EXIT_CODES_HELP, toCliError } from './errors.ts';
+import { OUTPUT_FORMATS, systemIO, type IOStreams, type OutputFormat } from './output.ts';
+
+/** What every command gets from the entry point (cli/cli's Factory): no command touches process.* itself. */
+export interface Factory {
+  io: IOStreams;
+  env: NodeJS.ProcessEnv;
+  /** Working directory relative paths (e.g. --dir) are resolved against. */
+  cwd: string;
+}
+
+export function systemFactory(): Factory {
+  return { io: systemIO(process.env), env: process.env, cwd: process.cwd() };
+}
+
+/** The global output format of the command being run. */
+export function outputFormat(cmd: Command): OutputFormat {
+  return (cmd.optsWithGlobals() as { output?: OutputFormat }).output ?? 'table';
+}
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The command tree, writing through `f.io`, throwing CommanderError instead of exiting. */
+export function buildProgram(f: Factory): Command {
+  const program = new Command('rustydb-admin')
+    .description('Operate RustyDB clusters: local sandboxes now; node, cluster and config commands to come')
+    .version(version(), '-V, --version')
+    .addOption(new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
+    .addHelpText('after', `\nEnvironment:\n  NO_COLOR            no colour in tables\n  RUSTYDB_CONFIG_DIR  where contexts.json lives (default ~/.config/rustydb)\n\n${EXIT_CODES_HELP}\n`);
+  program.addCommand(newCmdSandbox(f));
+  configure(program, f);
+  return program;
+}
+
+/** exitOverride and output streams on every command: addCommand() does not pass them down. */
+function configure(cmd: Command, f: Factory): void {
+  cmd
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => f.io.out.write(s), writeErr: (s) => f.io.err.write(s) })
+    .showHelpAfterError('(add --help for usage)');
+  // Leaves repeat the exit codes: scripts are written against the command they call.
+  if (cmd.commands.length === 0) cmd.addHelpText('after', `\n${EXIT_CODES_HELP}\n`);
+  for (const sub of cmd.commands) configure(sub, f);
+}
+
+/** Run rustydb-admin with `argv` (without node and script); resolves to the exit code. */
+export async function main(argv: string[], f: Factory = systemFactory()): Promise<number> {
+  const program = buildProgram(f);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT_CODES.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has printed its message (or the help) already.
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT_CODES.ok : EXIT_CODES.usage;
+    }
+    const e = toCliError(err);
+    f.io.err.write(`rustydb-admin: ${e.message}\n${e.detail ? e.detail.replace(/\n?$/, '\n') : ''}`);
+    if (e.kind === 'failure' && f.env.RUSTYDB_DEBUG && err instanceof Error && err.stack) f.io.err.write(err.stack + '\n');
+    return e.exitCode;
+  }
+}

@@ -1,0 +1,806 @@
+/**
+ * A local cluster on loopback: one rustydb-agent (and through it one
+ * PostgreSQL) per node, all state under one directory. The CLI's `sandbox`
+ * commands and the integration tests and benchmarks drive clusters with it.
+ *
+ * Layout of DIR (dirs 0755 so the engine user can reach the data dirs):
+ *
+ *     sandbox.json          ports, settings and agent pids (the sandbox's own record)
+ *     secrets.json          engine passwords, 0600 ([engine] secrets_file of every node)
+ *     <id>/rustydb.conf     the node's config, rewritten from sandbox.json on every open
+ *     <id>/agent.log        the agent's stdout and stderr (pino JSON)
+ *     <id>/agent/           the agent's Raft state
+ *     <id>/engine/pgdata    PostgreSQL's data directory (made by the engine driver)
+ *
+ * Processes are only ever signalled after checking they are ours: an agent's
+ * /proc/<pid>/cmdline must name this sandbox's config file, a postmaster's its
+ * data directory. A pid recorded long ago may belong to someone else by now.
+ */
+
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  fstatSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseConfigText } from '../../agent/config/load.ts';
+import { ConfigError } from '../../agent/config/schema.ts';
+import type { ClusterView } from '../../agent/api/wire.ts';
+import { findFreePorts, isPortFree, PortsError } from './ports.ts';
+
+/** One node of a sandbox: where it listens, where its files are, what runs. */
+export interface SandboxNodeInfo {
+  id: string;
+  apiPort: number;
+  pgPort: number;
+  /** `http://127.0.0.1:<apiPort>`: control API and health checks. */
+  apiUrl: string;
+  configFile: string;
+  dataDir: string;
+  logFile: string;
+  /** The running agent's pid (checked against /proc), null when it is not running. */
+  agentPid: number | null;
+  /** The running postmaster's pid (from postmaster.pid, checked), null when none runs. */
+  enginePid: number | null;
+}
+
+/** How to create a sandbox. For an existing DIR, options given must match what it was created with. */
+export interface SandboxOptions {
+  /** Where everything lives; created if missing (must then be empty or a sandbox). */
+  dir: string;
+  /** Number of nodes, 1..15. Default 3. */
+  nodes?: number;
+  /** Engine release every node runs: a PostgreSQL installed on this machine, by major ("15"). Default: the agent's own search. */
+  release?: string | null;
+  /** Default 1000 (a LAN profile, so the sandbox fails over quickly). */
+  electionTimeoutMs?: number;
+  /** Default 100. */
+  heartbeatIntervalMs?: number;
+  /** `[ha]` keys; unset ones get the agent's defaults (derived from the Raft timings). */
+  ha?: { failoverTimeoutMs?: number; leaseMs?: number; durability?: 'strict' | 'available' };
+  /** The agent executable (a node script). Default: this repository's bin/rustydb-agent. */
+  agentBin?: string;
+}
+
+/** What a sandbox operation can fail with; `kind` matches the CLI's error kinds. */
+export type SandboxErrorKind = 'invalid' | 'not-found' | 'conflict' | 'failed' | 'unavailable';
+
+/** A sandbox operation failed. `detail` carries evidence (e.g. the tail of an agent log). */
+export class SandboxError extends Error {
+  constructor(
+    readonly kind: SandboxErrorKind,
+    message: string,
+    readonly detail: string | null = null,
+  ) {
+    super(message);
+    this.name = 'SandboxError';
+  }
+}
+
+/** A node in `status()`: its info, whether its agent runs, and its role as the cluster sees it. */
+export type SandboxNodeStatus = SandboxNodeInfo & { running: boolean; role: string };
+
+export interface UpOptions {
+  /** Give up (SandboxError 'failed') after this long. Default 120 000. */
+  timeoutMs?: number;
+  /** Progress lines ("starting agent n1 …", "n2 is the primary"). */
+  onProgress?: (line: string) => void;
+}
+
+/** sandbox.json. */
+interface SandboxRecord {
+  format: 1;
+  clusterName: string;
+  createdAt: string;
+  release: string | null;
+  electionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  ha: { failoverTimeoutMs?: number; leaseMs?: number; durability?: 'strict' | 'available' };
+  nodes: { id: string; apiPort: number; pgPort: number; agentPid: number | null }[];
+}
+
+interface Secrets {
+  superuserPassword: string;
+  replicationPassword: string;
+}
+
+const RECORD_FILE = 'sandbox.json';
+const SECRETS_FILE = 'secrets.json';
+const SUPERUSER = 'rustydb';
+const DEFAULT_AGENT_BIN = fileURLToPath(new URL('../../bin/rustydb-agent', import.meta.url));
+const AGENT_STOP_MS = 15_000;
+const ENGINE_STOP_MS = 10_000;
+const POLL_MS = 200;
+const HTTP_TIMEOUT_MS = 2000;
+const MAX_NODES = 15;
+/** Executables that run against a data directory: a process of one of these naming our DIR is ours. */
+const ENGINE_PROGRAMS = new Set(['postgres', 'postmaster', 'pg_ctl', 'initdb', 'pg_basebackup', 'pg_rewind']);
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class Sandbox {
+  private readonly agentBin: string;
+  /** Exit status of agents this process started, by node id (for "it exited" messages). */
+  private readonly exits = new Map<string, { code: number | null; signal: string | null }>();
+
+  private constructor(
+    readonly dir: string,
+    private record: SandboxRecord,
+    private readonly secrets: Secrets,
+    agentBin: string | undefined,
+  ) {
+    this.agentBin = resolve(agentBin ?? DEFAULT_AGENT_BIN);
+  }
+
+  /**
+   * Open the sandbox in `opts.dir`: an existing one (sandbox.json present) as
+   * it is, with the same ports and data; otherwise create it: pick free ports,
+   * write the secrets, sandbox.json and the node configs (validated with the
+   * agent's own loader first).
+   */
+  static async open(opts: SandboxOptions): Promise<Sandbox> {
+    const dir = resolve(opts.dir);
+    const recordPath = join(dir, RECORD_FILE);
+    let record: SandboxRecord;
+    let secrets: Secrets;
+    if (existsSync(recordPath)) {
+      record = readRecord(recordPath);
+      checkSameSettings(record, opts, dir);
+      secrets = readSecrets(join(dir, SECRETS_FILE));
+      return new Sandbox(dir, record, secrets, opts.agentBin);
+    }
+    ({ record, secrets } = await plan(dir, opts));
+    const sb = new Sandbox(dir, record, secrets, opts.agentBin);
+    // Nothing but the (empty) directory is written until the configs are known to be valid.
+    const configs = sb.renderConfigs();
+    // Secrets before the record: a record without them would be a sandbox nobody can connect to.
+    writeFileAtomic(join(dir, SECRETS_FILE), JSON.stringify(secrets) + '\n', 0o600);
+    sb.saveRecord();
+    sb.writeConfigs(configs);
+    return sb;
+  }
+
+  /** Open the sandbox in `dir` only if there is one (SandboxError 'not-found' otherwise); never creates anything. */
+  static async openExisting(dir: string, agentBin?: string): Promise<Sandbox> {
+    if (!existsSync(join(resolve(dir), RECORD_FILE))) {
+      throw new SandboxError('not-found', `there is no sandbox in ${resolve(dir)} (no ${RECORD_FILE}); check --dir, or create one with \`sandbox up\``);
+    }
+    return Sandbox.open({ dir, agentBin });
+  }
+
+  nodes(): SandboxNodeInfo[] {
+    return this.record.nodes.map((n) => this.info(n.id));
+  }
+
+  node(id: string): SandboxNodeInfo {
+    return this.info(id);
+  }
+
+  /**
+   * Start every agent that is not running (detached, output to its log file,
+   * pid recorded in sandbox.json), then wait until one node is the writable
+   * primary and every other one a streaming replica. An agent that exits while
+   * we wait fails the call at once with the tail of its log.
+   */
+  async up(opts: UpOptions = {}): Promise<void> {
+    const say = opts.onProgress ?? (() => {});
+    // Rewritten from sandbox.json each time, so a sandbox made by an older version gets today's config format.
+    this.writeConfigs(this.renderConfigs());
+    const started: string[] = [];
+    for (const n of this.record.nodes) {
+      if (this.agentPid(n.id) !== null) {
+        say(`agent ${n.id} already running (pid ${this.agentPid(n.id)})`);
+        continue;
+      }
+      await this.spawnAgent(n.id);
+      say(`started agent ${n.id} (pid ${this.agentPid(n.id)}, api 127.0.0.1:${n.apiPort}, postgres 127.0.0.1:${n.pgPort})`);
+      started.push(n.id);
+    }
+    say(`waiting for a primary and ${this.record.nodes.length - 1} streaming replica(s)`);
+    await this.waitUntilHealthy(opts.timeoutMs ?? 120_000, started, say);
+  }
+
+  /** Wait until one node is the writable primary and every other one a streaming replica; returns that view. */
+  async waitHealthy(timeoutMs: number): Promise<ClusterView> {
+    return this.waitUntilHealthy(timeoutMs, [], () => {});
+  }
+
+  /**
+   * Stop everything this sandbox runs: SIGTERM each agent (it stops its
+   * engine), SIGKILL what is left after 15 s, then stop any engine or engine
+   * tool still running on our data dirs. `purge` then deletes DIR.
+   */
+  async down(opts: { purge?: boolean } = {}): Promise<void> {
+    const agents = this.record.nodes.map((n) => ({ id: n.id, pid: this.agentPid(n.id) })).filter((a): a is { id: string; pid: number } => a.pid !== null);
+    for (const a of agents) {
+      signal(a.pid, 'SIGTERM');
+      // A frozen (SIGSTOPped) agent would sit on the SIGTERM forever.
+      signal(a.pid, 'SIGCONT');
+    }
+    await waitGone(agents.map((a) => a.pid), AGENT_STOP_MS);
+    const stragglers = agents.filter((a) => this.agentPid(a.id) === a.pid);
+    for (const a of stragglers) signal(a.pid, 'SIGKILL');
+    await waitGone(stragglers.map((a) => a.pid), 5000);
+
+    await Promise.all(this.record.nodes.map((n) => stopEngine(this.info(n.id).dataDir)));
+    this.sweep();
+    for (const n of this.record.nodes) n.agentPid = null;
+    if (opts.purge) {
+      // Only a directory that holds our record is deleted (open() made or checked it).
+      if (existsSync(join(this.dir, RECORD_FILE))) rmSync(this.dir, { recursive: true, force: true });
+    } else {
+      this.saveRecord();
+    }
+  }
+
+  /** Each node with whether its agent runs and its role (`stopped` when it does not), and the cluster view. */
+  async status(): Promise<{ nodes: SandboxNodeStatus[]; cluster: ClusterView | null }> {
+    const cluster = await this.clusterView();
+    const nodes = this.nodes().map((n) => {
+      const running = n.agentPid !== null;
+      const member = cluster?.members.find((m) => m.id === n.id);
+      return { ...n, running, role: running ? (member?.role ?? 'unknown') : 'stopped' };
+    });
+    return { nodes, cluster };
+  }
+
+  /** `postgresql://rustydb:<pw>@127.0.0.1:p1,…/postgres?target_session_attrs=read-write` (libpq multi-host). */
+  connectionString(): string {
+    const hosts = this.record.nodes.map((n) => `127.0.0.1:${n.pgPort}`).join(',');
+    return `postgresql://${SUPERUSER}:${encodeURIComponent(this.secrets.superuserPassword)}@${hosts}/postgres?target_session_attrs=read-write`;
+  }
+
+  /** Connection settings for one node's PostgreSQL, for `pg` clients. */
+  pgConfigFor(id: string): { host: string; port: number; user: string; password: string; database: string } {
+    return { host: '127.0.0.1', port: this.recordNode(id).pgPort, user: SUPERUSER, password: this.secrets.superuserPassword, database: 'postgres' };
+  }
+
+  /** Start one node's agent if it is not running, and wait until its API answers (not until it is healthy). */
+  async startAgent(id: string): Promise<void> {
+    if (this.agentPid(id) !== null) return;
+    this.writeConfigs(this.renderConfigs());
+    await this.spawnAgent(id);
+    const { apiUrl } = this.info(id);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if ((await httpStatus(`${apiUrl}/liveness`)) !== null) return;
+      if (this.agentPid(id) === null) throw this.exitedError(id, 'while starting');
+      await sleep(POLL_MS);
+    }
+    throw new SandboxError('failed', `agent ${id} started but its API (${apiUrl}) did not answer within 30 s; see ${this.info(id).logFile}`, this.logTail(id));
+  }
+
+  /** Send `sig` to one node's agent (fault injection: SIGKILL, SIGSTOP, SIGCONT, SIGTERM). */
+  signalAgent(id: string, sig: NodeJS.Signals): void {
+    const pid = this.agentPid(id);
+    if (pid === null) throw new SandboxError('conflict', `agent ${id} is not running, so it cannot be sent ${sig}; start it first`);
+    process.kill(pid, sig);
+  }
+
+  /** SIGKILL one node's postmaster (fault injection). */
+  killEngine(id: string): void {
+    const pid = enginePid(this.info(id).dataDir);
+    if (pid === null) throw new SandboxError('conflict', `no PostgreSQL runs for node ${id} (no live postmaster.pid in ${this.info(id).dataDir})`);
+    process.kill(pid, 'SIGKILL');
+  }
+
+  /** `GET /v1/cluster` from the first agent that answers (linearizable; a local read if none can). */
+  async clusterView(): Promise<ClusterView | null> {
+    for (const consistency of ['linearizable', 'local']) {
+      for (const n of this.record.nodes) {
+        const r = await httpJson(`http://127.0.0.1:${n.apiPort}/v1/cluster?consistency=${consistency}`);
+        if (r !== null && r.status === 200) return r.body as ClusterView;
+      }
+    }
+    return null;
+  }
+
+  /** The node whose `/primary` answers 200, or null. */
+  async primary(): Promise<string | null> {
+    const probes = await Promise.all(this.record.nodes.map((n) => httpStatus(`http://127.0.0.1:${n.apiPort}/primary`)));
+    const i = probes.findIndex((s) => s === 200);
+    return i < 0 ? null : this.record.nodes[i].id;
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private recordNode(id: string): SandboxRecord['nodes'][number] {
+    const n = this.record.nodes.find((x) => x.id === id);
+    if (!n) throw new SandboxError('not-found', `no node "${id}" in the sandbox at ${this.dir} (nodes: ${this.record.nodes.map((x) => x.id).join(', ')})`);
+    return n;
+  }
+
+  private info(id: string): SandboxNodeInfo {
+    const n = this.recordNode(id);
+    const nodeDir = join(this.dir, id);
+    const dataDir = join(nodeDir, 'engine', 'pgdata');
+    return {
+      id,
+      apiPort: n.apiPort,
+      pgPort: n.pgPort,
+      apiUrl: `http://127.0.0.1:${n.apiPort}`,
+      configFile: join(nodeDir, 'rustydb.conf'),
+      dataDir,
+      logFile: join(nodeDir, 'agent.log'),
+      agentPid: this.agentPid(id),
+      enginePid: enginePid(dataDir),
+    };
+  }
+
+  /** The recorded agent pid if that process is still our agent, else null. */
+  private agentPid(id: string): number | null {
+    const pid = this.recordNode(id).agentPid;
+    return pid !== null && isAgentFor(pid, join(this.dir, id, 'rustydb.conf')) ? pid : null;
+  }
+
+  private async spawnAgent(id: string): Promise<void> {
+    const n = this.recordNode(id);
+    const info = this.info(id);
+    if (!(await isPortFree(n.apiPort))) {
+      throw new SandboxError(
+        'conflict',
+        `port ${n.apiPort} (agent API of node ${id}) is in use by another process; stop it, or run \`sandbox down --purge\` and \`sandbox up\` to get new ports`,
+      );
+    }
+    const out = openSync(info.logFile, 'a', 0o644);
+    let child: ChildProcess;
+    try {
+      const env = { ...process.env };
+      // A test runner's marker would make a node:test-aware child misbehave; the agent has no use for it.
+      delete env.NODE_TEST_CONTEXT;
+      child = spawn(process.execPath, [this.agentBin, '--config', info.configFile], {
+        cwd: dirname(info.configFile),
+        detached: true,
+        stdio: ['ignore', out, out],
+        env,
+      });
+    } finally {
+      closeSync(out);
+    }
+    if (child.pid === undefined) {
+      throw new SandboxError('failed', `cannot start ${this.agentBin} for node ${id}; check that the file exists and node can run it`);
+    }
+    this.exits.delete(id);
+    child.once('exit', (code, sig) => this.exits.set(id, { code, signal: sig }));
+    child.unref();
+    n.agentPid = child.pid;
+    this.saveRecord();
+  }
+
+  private async waitUntilHealthy(timeoutMs: number, watch: string[], say: (line: string) => void): Promise<ClusterView> {
+    const deadline = Date.now() + timeoutMs;
+    const seen = new Map<string, string>();
+    let last: Map<string, Probe> = new Map();
+    for (;;) {
+      for (const id of watch) if (this.agentPid(id) === null) throw this.exitedError(id, 'before the cluster became healthy');
+      last = await this.probeAll();
+      for (const [id, p] of last) {
+        if (seen.get(id) !== p && p !== 'none') say(p === 'primary' ? `${id} is the primary` : `${id} is a streaming replica`);
+        seen.set(id, p);
+      }
+      const roles = [...last.values()];
+      if (roles.filter((r) => r === 'primary').length === 1 && roles.filter((r) => r === 'replica').length === roles.length - 1) {
+        const view = await this.clusterView();
+        const primary = [...last].find(([, p]) => p === 'primary')?.[0];
+        if (view && view.writable && view.primary === primary) return view;
+      }
+      if (Date.now() >= deadline) break;
+      await sleep(POLL_MS);
+    }
+    const view = await this.clusterView();
+    const missing = [...last].filter(([, p]) => p === 'none').map(([id]) => id);
+    const states = [...last].map(([id, p]) => `${id} ${p === 'none' ? (this.agentPid(id) === null ? 'agent not running' : 'neither writable primary nor streaming replica') : p}`);
+    const why = view?.problem ? `; the cluster says: ${view.problem}` : view === null ? '; no agent answers GET /v1/cluster' : '';
+    const tails = (missing.length > 0 ? missing : this.record.nodes.map((n) => n.id)).map((id) => `--- ${id}: ${this.info(id).logFile} ---\n${this.logTail(id)}`);
+    throw new SandboxError(
+      'failed',
+      `the sandbox did not become healthy within ${Math.round(timeoutMs / 1000)} s (${states.join(', ')})${why}; the logs below say why, and \`sandbox down\` stops what runs`,
+      tails.join('\n'),
+    );
+  }
+
+  private async probeAll(): Promise<Map<string, Probe>> {
+    const probes = await Promise.all(this.record.nodes.map((n) => probe(`http://127.0.0.1:${n.apiPort}`)));
+    return new Map(this.record.nodes.map((n, i) => [n.id, probes[i]]));
+  }
+
+  private exitedError(id: string, when: string): SandboxError {
+    const e = this.exits.get(id);
+    const how = e ? (e.code !== null ? `with code ${e.code}` : `on ${e.signal}`) : '';
+    return new SandboxError('failed', `agent ${id} exited ${how} ${when}; its log (${this.info(id).logFile}) says why`.replace(/ {2,}/g, ' '), this.logTail(id));
+  }
+
+  /** The last lines of a node's agent log, JSON lines rendered as `time level message (error)`. */
+  logTail(id: string, lines = 20): string {
+    return readTail(this.info(id).logFile, lines)
+      .map(renderLogLine)
+      .join('\n');
+  }
+
+  /** SIGKILL any engine program or agent still running on this DIR (orphans of a killed agent, e.g. pg_basebackup). */
+  private sweep(): void {
+    const configs = new Set(this.record.nodes.map((n) => join(this.dir, n.id, 'rustydb.conf')));
+    // `-D DIR/…`, `DIR/…` or `--pgdata=DIR/…`, `--target-pgdata=DIR/…`
+    const inDir = (arg: string) => {
+      const a = arg.replace(/^--[\w-]+=/, '');
+      return a === this.dir || a.startsWith(this.dir + '/');
+    };
+    for (const { pid, args } of listProcesses()) {
+      if (pid === process.pid) continue;
+      const prog = basename(args[0] ?? '');
+      const isAgent = args.some((a, i) => a === '--config' && configs.has(args[i + 1] ?? ''));
+      if (isAgent || (ENGINE_PROGRAMS.has(prog) && args.some(inDir))) signal(pid, 'SIGKILL');
+    }
+  }
+
+  /** Every node's config file and text, validated with the agent's own loader (SandboxError 'invalid' if not). */
+  private renderConfigs(): { file: string; text: string }[] {
+    const releases = installedReleases();
+    return this.record.nodes.map((n) => {
+      const info = this.info(n.id);
+      const text = renderConfig(this.record, n.id, info, join(this.dir, SECRETS_FILE), releases);
+      try {
+        parseConfigText(text, info.configFile);
+      } catch (err) {
+        const msg = err instanceof ConfigError ? err.message : String(err);
+        throw new SandboxError('invalid', `these sandbox settings make an invalid agent config; change the options:\n${msg}`);
+      }
+      return { file: info.configFile, text };
+    });
+  }
+
+  private writeConfigs(configs: { file: string; text: string }[]): void {
+    for (const c of configs) {
+      mkdirPublic(dirname(c.file));
+      writeFileAtomic(c.file, c.text, 0o644);
+    }
+  }
+
+  private saveRecord(): void {
+    writeFileAtomic(join(this.dir, RECORD_FILE), JSON.stringify(this.record, null, 2) + '\n', 0o644);
+  }
+}
+
+// ---------------------------------------------------------------------- creating
+
+/** A new sandbox's record and secrets (ports picked, DIR made and checked); the caller writes them. */
+async function plan(dir: string, opts: SandboxOptions): Promise<{ record: SandboxRecord; secrets: Secrets }> {
+  const count = opts.nodes ?? 3;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_NODES) {
+    throw new SandboxError('invalid', `--nodes must be an integer from 1 to ${MAX_NODES}, got ${count}`);
+  }
+  const release = opts.release ?? null;
+  if (release !== null) {
+    const known = installedReleases();
+    if (!Object.hasOwn(known, release)) {
+      const names = Object.keys(known);
+      throw new SandboxError('invalid', `release "${release}" is not installed on this machine (installed: ${names.length ? names.join(', ') : 'none found in /usr/lib/postgresql'}); pick one of those or leave --release out`);
+    }
+  }
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new SandboxError('conflict', `${dir} exists and is not a directory; pick another --dir`);
+    if (readdirSync(dir).length > 0) {
+      throw new SandboxError('conflict', `${dir} is not empty and holds no sandbox (no ${RECORD_FILE}); pick another --dir or empty it`);
+    }
+  }
+  mkdirPublic(dir);
+  checkReachableByEngineUser(dir);
+
+  let ports: number[];
+  try {
+    ports = await findFreePorts(count * 2);
+  } catch (err) {
+    if (err instanceof PortsError) throw new SandboxError('unavailable', err.message);
+    throw err;
+  }
+  const secrets: Secrets = { superuserPassword: randomBytes(24).toString('base64url'), replicationPassword: randomBytes(24).toString('base64url') };
+  const record: SandboxRecord = {
+    format: 1,
+    clusterName: 'sandbox',
+    createdAt: new Date().toISOString(),
+    release,
+    electionTimeoutMs: opts.electionTimeoutMs ?? 1000,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 100,
+    ha: { ...opts.ha },
+    nodes: Array.from({ length: count }, (_, i) => ({ id: `n${i + 1}`, apiPort: ports[i], pgPort: ports[count + i], agentPid: null })),
+  };
+  return { record, secrets };
+}
+
+/** Options given for an existing sandbox must be the ones it was made with: silently ignoring them would surprise. */
+function checkSameSettings(r: SandboxRecord, o: SandboxOptions, dir: string): void {
+  const diffs: string[] = [];
+  const cmp = (name: string, given: unknown, have: unknown) => {
+    if (given !== undefined && given !== have) diffs.push(`${name} ${JSON.stringify(given)} (it has ${JSON.stringify(have ?? null)})`);
+  };
+  cmp('nodes', o.nodes, r.nodes.length);
+  cmp('release', o.release === null ? undefined : o.release, r.release);
+  cmp('electionTimeoutMs', o.electionTimeoutMs, r.electionTimeoutMs);
+  cmp('heartbeatIntervalMs', o.heartbeatIntervalMs, r.heartbeatIntervalMs);
+  cmp('ha.failoverTimeoutMs', o.ha?.failoverTimeoutMs, r.ha.failoverTimeoutMs);
+  cmp('ha.leaseMs', o.ha?.leaseMs, r.ha.leaseMs);
+  cmp('ha.durability', o.ha?.durability, r.ha.durability);
+  if (diffs.length > 0) {
+    throw new SandboxError('conflict', `${dir} already holds a sandbox made with other settings: ${diffs.join(', ')}; leave those options out to reuse it, or \`sandbox down --purge\` it first`);
+  }
+}
+
+function readRecord(path: string): SandboxRecord {
+  let r: SandboxRecord;
+  try {
+    r = JSON.parse(readFileSync(path, 'utf8')) as SandboxRecord;
+  } catch (err) {
+    throw new SandboxError('failed', `cannot read ${path} (${(err as Error).message}); fix or delete the sandbox directory`);
+  }
+  if (r.format !== 1 || !Array.isArray(r.nodes) || r.nodes.length === 0) {
+    throw new SandboxError('failed', `${path} is not a sandbox record this version understands; delete the sandbox directory and start over`);
+  }
+  return r;
+}
+
+function readSecrets(path: string): Secrets {
+  try {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as Secrets;
+    if (typeof s.superuserPassword === 'string' && typeof s.replicationPassword === 'string') return s;
+  } catch {
+    // reported below
+  }
+  throw new SandboxError('failed', `cannot read the engine passwords from ${path}; without them the cluster cannot be reached: purge the sandbox and start over`);
+}
+
+/** `[engine.releases]` for the configs: each /usr/lib/postgresql/<major>/bin with the server binaries, by major. */
+export function installedReleases(root = '/usr/lib/postgresql'): Record<string, string> {
+  const out: Record<string, string> = {};
+  let names: string[] = [];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return out;
+  }
+  for (const name of names.filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b))) {
+    const bin = join(root, name, 'bin');
+    if (['postgres', 'pg_ctl', 'initdb'].every((b) => existsSync(join(bin, b)))) out[name] = bin;
+  }
+  return out;
+}
+
+const toml = (s: string) => JSON.stringify(s); // a JSON string is a valid TOML basic string
+
+/** One node's rustydb.conf. Derived from the record alone, so it can be rewritten on every open. */
+function renderConfig(r: SandboxRecord, id: string, info: SandboxNodeInfo, secretsFile: string, releases: Record<string, string>): string {
+  const lines = [
+    '# Written by `rustydb-admin sandbox` from sandbox.json; rewritten on every `sandbox up`, so edits here are lost.',
+    '[cluster]',
+    `node_id = ${toml(id)}`,
+    `cluster_name = ${toml(r.clusterName)}`,
+    'node_address = "127.0.0.1"',
+    `raft_port = ${info.apiPort}`,
+    `replication_factor = ${r.nodes.length}`,
+    '',
+    '[cluster.raft]',
+    `election_timeout_ms = ${r.electionTimeoutMs}`,
+    `heartbeat_interval_ms = ${r.heartbeatIntervalMs}`,
+  ];
+  for (const n of r.nodes) lines.push('', `[cluster.nodes.${n.id}]`, `api = "127.0.0.1:${n.apiPort}"`, `pg = "127.0.0.1:${n.pgPort}"`);
+  const ha: string[] = [];
+  if (r.ha.failoverTimeoutMs !== undefined) ha.push(`failover_timeout_ms = ${r.ha.failoverTimeoutMs}`);
+  if (r.ha.leaseMs !== undefined) ha.push(`lease_ms = ${r.ha.leaseMs}`);
+  if (r.ha.durability !== undefined) ha.push(`durability = ${toml(r.ha.durability)}`);
+  if (ha.length > 0) lines.push('', '[ha]', ...ha);
+  lines.push('', '[engine]', `data_dir = ${toml(info.dataDir)}`, `port = ${info.pgPort}`, 'listen_address = "127.0.0.1"', `secrets_file = ${toml(secretsFile)}`);
+  if (r.release !== null) lines.push(`release = ${toml(r.release)}`);
+  if (Object.keys(releases).length > 0) {
+    lines.push('', '[engine.releases]', ...Object.entries(releases).map(([name, bin]) => `${toml(name)} = ${toml(bin)}`));
+  }
+  lines.push('', '[agent]', `state_dir = ${toml(join(dirname(info.configFile), 'agent'))}`, '');
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------- files
+
+/** mkdir -p with 0755 on what it makes (umask aside): the engine user must traverse it. */
+function mkdirPublic(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d); d = dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    mkdirSync(d);
+    chmodSync(d, 0o755);
+  }
+}
+
+function writeFileAtomic(path: string, content: string, mode: number): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, content, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+/**
+ * As root the engine runs as `postgres`, which must be able to traverse every
+ * ancestor of DIR. Fail here with the fix rather than deep inside initdb.
+ */
+function checkReachableByEngineUser(dir: string): void {
+  if (process.getuid?.() !== 0) return;
+  let uid: number;
+  let gid: number;
+  try {
+    uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+  } catch {
+    return; // no such user: the agent says so, with its own fix
+  }
+  for (let d = dir; ; d = dirname(d)) {
+    const st = statSync(d);
+    const ok = st.uid === uid ? st.mode & 0o100 : st.gid === gid ? st.mode & 0o010 : st.mode & 0o001;
+    if (!ok) {
+      throw new SandboxError('conflict', `PostgreSQL runs as user postgres, which cannot enter ${d}: allow it (chmod o+x ${d}) or use a --dir outside it (e.g. under /tmp)`);
+    }
+    if (d === dirname(d)) break;
+  }
+}
+
+/** The last `n` lines of a file (reads at most its last 64 KiB). */
+function readTail(path: string, n: number): string[] {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return [`(no log at ${path})`];
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const len = Math.min(size, 64 * 1024);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, size - len);
+    return buf.toString('utf8').split('\n').filter((l) => l.trim() !== '').slice(-n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** A pino JSON line as `12:00:01 INFO message (err: …)`; anything else as it is. */
+function renderLogLine(line: string): string {
+  try {
+    const o = JSON.parse(line) as { level?: number; time?: number; msg?: string; err?: unknown };
+    if (typeof o.msg !== 'string') return line;
+    const time = typeof o.time === 'number' ? new Date(o.time).toISOString().slice(11, 19) : '';
+    const err = o.err === undefined ? '' : ` (err: ${typeof o.err === 'string' ? o.err : JSON.stringify(o.err)})`;
+    return `${time} ${LEVELS[o.level ?? 30] ?? o.level} ${o.msg}${err}`.trim();
+  } catch {
+    return line;
+  }
+}
+
+// ---------------------------------------------------------------------- processes
+
+/** argv of a live process, or null (gone, a zombie, or not readable). */
+function cmdline(pid: number): string[] | null {
+  try {
+    const raw = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (raw === '') return null; // zombie or kernel thread
+    return raw.replace(/\0$/, '').split('\0');
+  } catch {
+    return null;
+  }
+}
+
+/** Is `pid` an agent started with `--config configFile`? */
+function isAgentFor(pid: number, configFile: string): boolean {
+  const args = cmdline(pid);
+  return args !== null && args.some((a, i) => (a === '--config' && args[i + 1] === configFile) || a === `--config=${configFile}`);
+}
+
+/** The live postmaster of `dataDir` (postmaster.pid, checked against the process's argv), or null. */
+function enginePid(dataDir: string): number | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8');
+  } catch {
+    return null;
+  }
+  const pid = Number(text.split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  const args = cmdline(pid);
+  return args !== null && args.includes(dataDir) ? pid : null;
+}
+
+function alive(pid: number): boolean {
+  return cmdline(pid) !== null;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+async function waitGone(pids: number[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(alive) && Date.now() < deadline) await sleep(100);
+}
+
+/** Every process: pid, parent pid and argv. */
+function listProcesses(): { pid: number; ppid: number; args: string[] }[] {
+  const out: { pid: number; ppid: number; args: string[] }[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    const args = cmdline(pid);
+    if (args === null) continue;
+    let ppid = 0;
+    try {
+      // Field 4 of stat, after the parenthesised command name (which may hold spaces).
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      continue;
+    }
+    out.push({ pid, ppid, args });
+  }
+  return out;
+}
+
+/**
+ * Stop the postmaster of `dataDir` if one still runs (its agent was killed).
+ * SIGINT is PostgreSQL's fast shutdown: SIGTERM (smart) would wait for every
+ * client to disconnect. SIGKILL after ENGINE_STOP_MS, its children with it
+ * (they would exit on noticing the postmaster gone, but not at once).
+ */
+async function stopEngine(dataDir: string): Promise<void> {
+  const pid = enginePid(dataDir);
+  if (pid === null) return;
+  signal(pid, 'SIGINT');
+  await waitGone([pid], ENGINE_STOP_MS);
+  if (!alive(pid)) return;
+  const children = listProcesses().filter((p) => p.ppid === pid).map((p) => p.pid);
+  signal(pid, 'SIGKILL');
+  for (const c of children) signal(c, 'SIGKILL');
+  await waitGone([pid, ...children], 5000);
+}
+
+// ---------------------------------------------------------------------- HTTP
+
+type Probe = 'primary' | 'replica' | 'none';
+
+async function httpStatus(url: string): Promise<number | null> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return null;
+  }
+}
+
+async function httpJson(url: string): Promise<{ status: number; body: unknown } | null> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS), headers: { accept: 'application/json' } });
+    return { status: res.status, body: await res.json() };
+  } catch {
+    return null;
+  }
+}
+
+/** What the health checks say of one node. */
+async function probe(apiUrl: string): Promise<Probe> {
+  if ((await httpStatus(`${apiUrl}/primary`)) === 200) return 'primary';
+  if ((await httpStatus(`${apiUrl}/replica?replication_state=streaming`)) === 200) return 'replica';
+  return 'none';
+}

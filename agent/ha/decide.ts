@@ -38,6 +38,11 @@ export interface HaInput {
   engine: EngineStatus;
   /** When a quorum last confirmed the record naming this node primary (monotonic ms). */
   leaseConfirmedAt: number | null;
+  /**
+   * How much earlier than the lease's end to fence, so that the engine is really
+   * stopped by then: one cycle's observation time plus the stop itself.
+   */
+  leaseMarginMs: number;
   /** Epoch in which this node last ran its engine as primary (kept on local disk); null if never or since rewound. */
   lastPrimaryEpoch: number | null;
   /**
@@ -87,12 +92,13 @@ export function decide(i: HaInput): HaDecision {
   if (i.state === null) {
     if (runningAsPrimary) {
       const age = i.leaseConfirmedAt === null ? Infinity : i.now - i.leaseConfirmedAt;
-      if (age > i.config.leaseMs) {
+      const usable = i.config.leaseMs - i.leaseMarginMs;
+      if (age > usable) {
         return fence(
-          `lost contact with the quorum for ${fmtMs(age)}, longer than the ${i.config.leaseMs} ms lease: stopping my engine so the majority can safely elect a new primary`,
+          `lost contact with the quorum for ${fmtMs(age)}; my ${i.config.leaseMs} ms lease ends before the next check: stopping my engine so the majority can safely elect a new primary`,
         );
       }
-      return none(`no quorum: I keep serving as primary while my lease is valid (${fmtMs(i.config.leaseMs - age)} left)`);
+      return none(`no quorum: I keep serving as primary while my lease is valid (${fmtMs(usable - age)} left)`);
     }
     return none(`no quorum: staying ${i.engine.running ? 'a standby' : 'stopped'} until the cluster is reachable`);
   }

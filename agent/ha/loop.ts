@@ -48,6 +48,8 @@ export interface HaLoopOptions {
 }
 
 const STOPPED: EngineStatus = notRunning(false, null);
+/** Time allowed for `pg_ctl stop -m immediate` when fencing. */
+const STOP_ALLOWANCE_MS = 200;
 
 export class HaLoop {
   private readonly o: HaLoopOptions;
@@ -125,6 +127,10 @@ export class HaLoop {
     );
   }
 
+  private readTimeoutMs(): number {
+    return Math.max(200, this.o.intervalMs);
+  }
+
   config(): ClusterConfigRecord {
     return this.snapshot?.config ?? this.o.defaults;
   }
@@ -137,7 +143,7 @@ export class HaLoop {
 
     let snap: Snapshot | null = null;
     try {
-      snap = await this.o.state.read('linearizable', Math.max(200, this.o.intervalMs));
+      snap = await this.o.state.read('linearizable', this.readTimeoutMs());
     } catch {
       snap = null;
     }
@@ -170,6 +176,7 @@ export class HaLoop {
       raft: { isLeader: this.o.raft.isLeader(), leader: this.o.raft.leader()?.id ?? null },
       engine: this.engine,
       leaseConfirmedAt: this.leaseConfirmedAt,
+      leaseMarginMs: this.o.intervalMs + this.readTimeoutMs() + STOP_ALLOWANCE_MS,
       lastPrimaryEpoch: this.o.local.get().lastPrimaryEpoch,
       holdStreamingUntil: this.holdUntil,
       primaryHealth,

@@ -47,6 +47,7 @@ function input(over: Partial<HaInput> = {}): HaInput {
     raft: { isLeader: false, leader: 'n1' },
     engine: engine(),
     leaseConfirmedAt: null,
+    leaseMarginMs: 500,
     lastPrimaryEpoch: null,
     holdStreamingUntil: null,
     primaryHealth: null,
@@ -72,10 +73,11 @@ test('a primary that lost the quorum keeps serving within its lease, then fences
   const primaryEngine = engine({ inRecovery: false, streamingFrom: null });
   const within = decide(input({ self: { id: 'n1', kind: 'voter' }, state: null, engine: primaryEngine, leaseConfirmedAt: 97_000 }));
   assert.equal(within.action.kind, 'none');
-  assert.match(within.sentence, /lease is valid \(2000 ms left\)/);
-  const expired = decide(input({ self: { id: 'n1', kind: 'voter' }, state: null, engine: primaryEngine, leaseConfirmedAt: 94_000 }));
-  assert.equal(expired.action.kind, 'fence');
-  assert.match(expired.sentence, /lost contact with the quorum for 6000 ms, longer than the 5000 ms lease/);
+  assert.match(within.sentence, /lease is valid \(1500 ms left\)/);
+  // Fenced before the lease's end, by the margin one more check would take.
+  const nearEnd = decide(input({ self: { id: 'n1', kind: 'voter' }, state: null, engine: primaryEngine, leaseConfirmedAt: 95_400 }));
+  assert.equal(nearEnd.action.kind, 'fence');
+  assert.match(nearEnd.sentence, /lost contact with the quorum for 4600 ms; my 5000 ms lease ends before the next check/);
   const never = decide(input({ self: { id: 'n1', kind: 'voter' }, state: null, engine: primaryEngine, leaseConfirmedAt: null }));
   assert.equal(never.action.kind, 'fence');
 });

@@ -72,7 +72,7 @@ export async function main(argv: string[], f: Factory = systemFactory()): Promis
     }
     const e = toCliError(err);
     f.io.err.write(`rustydb-admin: ${e.message}\n${e.detail ? e.detail.replace(/\n?$/, '\n') : ''}`);
-    if (e.kind === 'failure' && f.env.RUSTYDB_DEBUG && err instanceof Error && err.stack) f.io.err.write(err.stack + '\n');
+    if (e.kind === 'failed' && f.env.RUSTYDB_DEBUG && err instanceof Error && err.stack) f.io.err.write(err.stack + '\n');
     return e.exitCode;
   }
 }

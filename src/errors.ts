@@ -2,33 +2,39 @@
  * The CLI's error taxonomy: every failure a command reports is a `CliError`
  * of one kind, and each kind has one exit code. This file is the only place
  * that maps errors to exit codes (cli.ts calls `exitCodeFor`), so scripts can
- * rely on the table below.
+ * rely on the table below (the one the operator's CLI issue specifies).
  *
- * | code | kind          | meaning                                                        |
- * |------|---------------|----------------------------------------------------------------|
- * | 0    | —             | success                                                        |
- * | 1    | `failure`     | unexpected failure (a bug, or an error nobody classified)      |
- * | 2    | `usage`       | invalid command line or input: fix the arguments and retry     |
- * | 3    | `not-found`   | the named node, sandbox, operation, … does not exist           |
- * | 4    | `conflict`    | a conflict or unmet precondition: another operation holds the  |
- * |      |               | cluster, a directory is in use, a port is taken                |
- * | 5    | `failed`      | the operation ran and failed (e.g. an agent did not come up)   |
- * | 6    | `unavailable` | the cluster cannot answer: no quorum, no agent reachable       |
+ * | code | kind           | meaning                                                          |
+ * |------|----------------|------------------------------------------------------------------|
+ * | 0    | —              | success                                                          |
+ * | 1    | `failed`       | the operation failed (or an unexpected error)                    |
+ * | 2    | `usage`        | invalid command line or input: fix the arguments and retry       |
+ * | 3    | `declined`     | declined at a prompt, or a required confirmation flag is missing |
+ * | 4    | `auth`         | authentication or permission refused                             |
+ * | 5    | `precondition` | unsafe or unmet precondition: unhealthy target, no quorum, the   |
+ * |      |                | named node/sandbox/operation does not exist                      |
+ * | 6    | `conflict`     | another procedure holds the cluster or the resource (named)      |
+ * | 7    | `timeout`      | timed out waiting; the operation may still be running            |
+ * | 8    | `unreachable`  | no agent of the cluster could be reached                         |
+ * | 130  | `interrupted`  | interrupted (Ctrl-C)                                             |
  */
 
 import { SandboxError, type SandboxErrorKind } from './sandbox/cluster.ts';
 
-export type CliErrorKind = 'failure' | 'usage' | 'not-found' | 'conflict' | 'failed' | 'unavailable';
+export type CliErrorKind = 'failed' | 'usage' | 'declined' | 'auth' | 'precondition' | 'conflict' | 'timeout' | 'unreachable' | 'interrupted';
 
 /** Exit code of each kind (and of success). */
 export const EXIT_CODES = {
   ok: 0,
-  failure: 1,
+  failed: 1,
   usage: 2,
-  'not-found': 3,
-  conflict: 4,
-  failed: 5,
-  unavailable: 6,
+  declined: 3,
+  auth: 4,
+  precondition: 5,
+  conflict: 6,
+  timeout: 7,
+  unreachable: 8,
+  interrupted: 130,
 } as const satisfies Record<CliErrorKind | 'ok', number>;
 
 /**
@@ -53,10 +59,10 @@ export class CliError extends Error {
 
 const SANDBOX_KINDS: Record<SandboxErrorKind, CliErrorKind> = {
   invalid: 'usage',
-  'not-found': 'not-found',
+  'not-found': 'precondition',
   conflict: 'conflict',
   failed: 'failed',
-  unavailable: 'unavailable',
+  unavailable: 'unreachable',
 };
 
 /** Whatever a command threw, as a CliError: library errors by their kind, anything else as `failure`. */
@@ -64,7 +70,7 @@ export function toCliError(err: unknown): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof SandboxError) return new CliError(SANDBOX_KINDS[err.kind], err.message, err.detail);
   const message = err instanceof Error ? err.message : String(err);
-  return new CliError('failure', `unexpected error: ${message}; set RUSTYDB_DEBUG=1 for the stack trace, and report it if it persists`);
+  return new CliError('failed', `unexpected error: ${message}; set RUSTYDB_DEBUG=1 for the stack trace, and report it if it persists`);
 }
 
 /** The exit code for anything a command threw. */
@@ -74,10 +80,13 @@ export function exitCodeFor(err: unknown): number {
 
 /** The exit-code table for the root command's help epilogue. */
 export const EXIT_CODES_HELP = `Exit codes:
-  0  success
-  1  unexpected failure
-  2  invalid command line or input
-  3  not found (node, sandbox, operation)
-  4  conflict or unmet precondition (another operation in progress, directory or port in use)
-  5  the operation failed (e.g. an agent did not come up; its log is shown)
-  6  unavailable (no quorum, no agent reachable)`;
+  0    success
+  1    the operation failed (or an unexpected error)
+  2    invalid command line or input
+  3    declined, or a required confirmation (--yes) is missing
+  4    authentication or permission refused
+  5    precondition failed (unsafe or unhealthy target, no quorum, not found)
+  6    conflict: another procedure is running (the message names it)
+  7    timed out waiting; the operation may still be running
+  8    cluster unreachable
+  130  interrupted`;

@@ -254,6 +254,7 @@ export const engineStatusSchema = closed({
   flushLsn: strOrNull,
   replayLsn: strOrNull,
   streamingFrom: strOrNull,
+  following: strOrNull,
   version: strOrNull,
   syncStandbyNames: strOrNull,
   replicas: { type: 'array', items: replicaStatusSchema },

@@ -31,6 +31,8 @@ export interface EngineStatus {
   replayLsn: Lsn | null;
   /** Standby: the WAL receiver is streaming, and from which node (the driver records whom it follows). */
   streamingFrom: string | null;
+  /** Standby: the node it is configured to follow (streaming or not); null when it follows no one. */
+  following: string | null;
   /** Server version as the server reports it (`SHOW server_version`), e.g. "15.18". */
   version: string | null;
   /** Primary: the current synchronous_standby_names. */
@@ -81,6 +83,7 @@ export function notRunning(initialized: boolean, problem: string | null): Engine
     flushLsn: null,
     replayLsn: null,
     streamingFrom: null,
+    following: null,
     version: null,
     syncStandbyNames: null,
     replicas: [],

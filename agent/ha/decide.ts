@@ -54,6 +54,8 @@ export interface HaInput {
   primaryHealth: PrimaryHealth | null;
   /** Standbys whose flushed WAL reached the primary's position at the last engine sync change. */
   syncCaughtUp: string[];
+  /** How long this standby has followed the primary without streaming from it (0 while streaming). */
+  notStreamingForMs: number;
   /** pg_rewind failed for this epoch: clone afresh instead (the old data directory is kept aside). */
   rewindFailed: boolean;
   /** A long action (failover, clone, rewind) is running: nothing else starts. */
@@ -78,6 +80,9 @@ export interface HaDecision {
   action: HaAction;
   sentence: string;
 }
+
+/** A standby that follows the primary but receives nothing for this long is rewound. */
+export const STUCK_STANDBY_MS = 5000;
 
 const none = (sentence: string): HaDecision => ({ action: { kind: 'none' }, sentence });
 
@@ -227,11 +232,23 @@ function asStandby(i: HaInput, primary: PrimaryRecord): HaDecision {
       sentence: `I was primary in epoch ${i.lastPrimaryEpoch}: rewinding onto ${p}, the primary of epoch ${primary.epoch}`,
     };
   }
-  if (!e.running || e.streamingFrom !== p) {
-    const from = e.running ? (e.streamingFrom ? `was streaming from ${e.streamingFrom}` : 'not streaming') : 'engine stopped';
+  if (!e.running || e.following !== p) {
+    const from = e.running ? (e.streamingFrom ? `was streaming from ${e.streamingFrom}` : `was following ${e.following ?? 'no one'}`) : 'engine stopped';
     return { action: { kind: 'follow', primary: p }, sentence: `following ${p}, the primary of epoch ${primary.epoch} (${from})` };
   }
-  return none(`no action: I am ${i.self.id}, a standby streaming from ${p}, the primary of epoch ${primary.epoch}`);
+  if (e.streamingFrom === p) return none(`no action: I am ${i.self.id}, a standby streaming from ${p}, the primary of epoch ${primary.epoch}`);
+  // Configured to follow p, yet no WAL arrives: usually our timeline forked off p's (we
+  // replayed WAL p never had). Rewinding fixes that; if it cannot, the next step clones.
+  if (i.notStreamingForMs >= STUCK_STANDBY_MS) {
+    if (i.rewindFailed) {
+      return { action: { kind: 'clone', primary: p }, sentence: `no WAL from ${p} for ${fmtMs(i.notStreamingForMs)} and pg_rewind failed: cloning afresh` };
+    }
+    return {
+      action: { kind: 'rewind', primary: p },
+      sentence: `no WAL from ${p} for ${fmtMs(i.notStreamingForMs)} although following it: rewinding (the timelines may have forked)`,
+    };
+  }
+  return none(`waiting for WAL streaming from ${p} to start (${fmtMs(i.notStreamingForMs)})`);
 }
 
 function fence(reason: string): HaDecision {

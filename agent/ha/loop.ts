@@ -70,6 +70,9 @@ export class HaLoop {
   private rewindFailedEpoch: number | null = null;
   /** A clone moved the old data directory aside: discard it once the new copy streams. */
   private previousToDiscard = false;
+  private notStreamingSince: number | null = null;
+  /** Epoch of the primary we last rewound onto. */
+  private rewoundEpoch: number | null = null;
   /** Standbys the primary's replication slots were last made for (null: not checked as primary yet). */
   private slotsFor: string | null = null;
   private lastSentence = '';
@@ -181,6 +184,8 @@ export class HaLoop {
       holdStreamingUntil: this.holdUntil,
       primaryHealth,
       syncCaughtUp: this.caughtUp(),
+      notStreamingForMs: this.notStreamingFor(),
+      // A rewind that failed, or one that "succeeded" and still left us unable to stream, calls for a clone.
       rewindFailed: this.rewindFailedEpoch !== null && this.rewindFailedEpoch === (snap?.primary?.value.epoch ?? null),
       busy: this.busy,
     });
@@ -260,6 +265,18 @@ export class HaLoop {
     this.slotsFor = want;
   }
 
+  /** Time a running standby has been configured to follow someone without streaming. */
+  private notStreamingFor(): number {
+    const e = this.engine;
+    const stuck = e.running && e.inRecovery && e.following !== null && e.streamingFrom === null;
+    if (!stuck) {
+      this.notStreamingSince = null;
+      return 0;
+    }
+    this.notStreamingSince ??= this.clock();
+    return this.clock() - this.notStreamingSince;
+  }
+
   private caughtUp(): string[] {
     const ref = this.syncSwitchLsn ?? this.engine.flushLsn;
     if (!ref) return [];
@@ -312,10 +329,16 @@ export class HaLoop {
       case 'rewind':
         return this.background(`rewinding onto ${a.primary}`, async () => {
           const ep = this.endpoint(snap, a.primary);
+          // pg_rewind needs the server down; a stuck standby is stopped cleanly first.
+          if ((await d!.status()).running) await d!.stop('fast');
+          const epoch = snap?.primary?.value.epoch ?? null;
+          // Rewinding again for the same epoch means the last rewind did not help: clone next time.
+          if (this.rewoundEpoch === epoch) this.rewindFailedEpoch = epoch;
           try {
             await d!.rewind(ep);
+            this.rewoundEpoch = epoch;
           } catch (err) {
-            this.rewindFailedEpoch = snap?.primary?.value.epoch ?? null;
+            this.rewindFailedEpoch = epoch;
             throw err;
           }
           this.o.local.set({ lastPrimaryEpoch: null });
@@ -324,6 +347,7 @@ export class HaLoop {
       case 'clone':
         return this.background(`cloning from ${a.primary}`, async () => {
           const ep = this.endpoint(snap, a.primary);
+          if ((await d!.status()).running) await d!.stop('fast');
           await d!.clone(ep, {
             onProgress: (done, total) => this.note({ action: { kind: 'none' }, sentence: `cloning from ${a.primary}: ${Math.round(done / 1024)} of ${Math.round(total / 1024)} kB` }),
           });

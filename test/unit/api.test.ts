@@ -78,6 +78,7 @@ const nodeView: NodeView = {
     flushLsn: '0/3000148',
     replayLsn: null,
     streamingFrom: null,
+    following: null,
     version: '15.18',
     syncStandbyNames: 'ANY 1 ("n2","n3")',
     replicas: [{ nodeId: 'n2', state: 'streaming', syncState: 'quorum', flushLsn: '0/3000100', replayLsn: '0/3000100', lagBytes: 72 }],

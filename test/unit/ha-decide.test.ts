@@ -27,6 +27,7 @@ function engine(over: Partial<EngineStatus> = {}): EngineStatus {
     flushLsn: '0/3000000',
     replayLsn: '0/3000000',
     streamingFrom: 'n1',
+    following: 'n1',
     version: '15.18',
     syncStandbyNames: null,
     replicas: [],
@@ -52,6 +53,7 @@ function input(over: Partial<HaInput> = {}): HaInput {
     holdStreamingUntil: null,
     primaryHealth: null,
     syncCaughtUp: [],
+    notStreamingForMs: 0,
     rewindFailed: false,
     busy: null,
     ...over,
@@ -135,9 +137,18 @@ test('a former primary rewinds onto the new primary before following it', () => 
 });
 
 test('a standby streaming from the wrong node re-points to the recorded primary', () => {
-  const d = decide(input({ self: { id: 'n3', kind: 'voter' }, engine: engine({ streamingFrom: 'n2' }) }));
+  const d = decide(input({ self: { id: 'n3', kind: 'voter' }, engine: engine({ streamingFrom: 'n2', following: 'n2' }) }));
   assert.deepEqual(d.action, { kind: 'follow', primary: 'n1' });
   assert.match(d.sentence, /was streaming from n2/);
+});
+
+test('a standby that follows the primary but gets no WAL waits, then rewinds, then clones', () => {
+  const stuck = engine({ streamingFrom: null, following: 'n1' });
+  const wait = decide(input({ engine: stuck, notStreamingForMs: 1000 }));
+  assert.equal(wait.action.kind, 'none');
+  assert.match(wait.sentence, /waiting for WAL streaming from n1 to start/);
+  assert.deepEqual(decide(input({ engine: stuck, notStreamingForMs: 6000 })).action, { kind: 'rewind', primary: 'n1' });
+  assert.deepEqual(decide(input({ engine: stuck, notStreamingForMs: 6000, rewindFailed: true })).action, { kind: 'clone', primary: 'n1' });
 });
 
 test('a candidate holding WAL streaming for a failover comparison does not re-follow the old primary', () => {

@@ -129,6 +129,9 @@ export class PostgresDriver implements EngineDriver {
       writeConfig(runner, settings, settings.dataDir, runner.prepareParent(settings.dataDir), null, this.ctx.warn);
       await withSession(settings, (c) => c.query('SELECT pg_reload_conf()'));
       await this.ensureRole();
+      // pg_control names the new timeline only after a checkpoint; until then a
+      // pg_rewind against this server wrongly finds "no rewind required".
+      await withSession(settings, (c) => c.query('CHECKPOINT'), { timeoutMs: 120_000 });
       this.ctx.logger.info({ node: settings.nodeId }, 'engine: promoted to primary');
     });
   }

@@ -13,6 +13,7 @@ import type { DriverContext } from './context.ts';
 import { clusterState } from './ctl.ts';
 import { tailLines } from './proc.ts';
 import { configureStandby } from './replication.ts';
+import { withSession } from './sql.ts';
 import { isInitialized, postmasterPid } from './status.ts';
 
 const CLEAN_STATES = new Set(['shut down', 'shut down in recovery']);
@@ -67,6 +68,10 @@ export async function rewind(ctx: DriverContext, primary: PrimaryEndpoint): Prom
     'connect_timeout=10',
     'application_name=rustydb-rewind',
   ].join(' ');
+  // A just-promoted source names its new timeline in pg_control only after a
+  // checkpoint; without one pg_rewind finds "no rewind required" and the
+  // standby can never stream again.
+  await withSession(settings, (c) => c.query('CHECKPOINT'), { timeoutMs: 120_000, at: { host: primary.host, port: primary.port } });
   ctx.logger.info({ node: settings.nodeId, primary: primary.nodeId }, 'engine: rewinding onto the primary (pg_rewind)');
   const r = await ctx.runner().run(pgRewind, [`--target-pgdata=${dataDir}`, `--source-server=${source}`], {
     cwd: dirname(resolve(dataDir)),

@@ -13,14 +13,16 @@ export type SqlClient = pg.Client;
 export interface SessionOptions {
   /** Connect and per-statement timeout. Default 2000 ms. */
   timeoutMs?: number;
+  /** Another member's engine (same cluster credentials) instead of the local one. */
+  at?: { host: string; port: number };
 }
 
 /** Open a session to the local engine, run `fn`, always close it. */
 export async function withSession<T>(settings: EngineSettings, fn: (c: SqlClient) => Promise<T>, opts: SessionOptions = {}): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? 2000;
   const client = new pg.Client({
-    host: connectHost(settings.host),
-    port: settings.port,
+    host: connectHost(opts.at?.host ?? settings.host),
+    port: opts.at?.port ?? settings.port,
     user: settings.superuser.name,
     password: settings.superuser.password,
     database: 'postgres',

@@ -119,6 +119,7 @@ async function run(cfg: AgentConfig): Promise<number> {
     peers,
     local,
     intervalMs,
+    electionTimeoutMs: cfg.cluster.raft.electionTimeoutMs,
     defaults,
     seedMembers,
     clusterName: cfg.cluster.clusterName,

@@ -36,6 +36,8 @@ export interface HaLoopOptions {
   peers: PeerClient;
   local: LocalStateFile;
   intervalMs: number;
+  /** Raft election timeout ([cluster.raft] election_timeout_ms). */
+  electionTimeoutMs: number;
   /** Settings used until the replicated config exists (and to seed it). */
   defaults: ClusterConfigRecord;
   /** Members from the node's config, written into the replicated state by the first leader. */
@@ -64,6 +66,11 @@ export class HaLoop {
   private holdUntil: number | null = null;
   private busy: string | null = null;
   private primaryUnhealthySince: number | null = null;
+  /** The Raft leader seen before this node became leader ('' while none seen). */
+  private previousLeader = '';
+  private leaderSeen = '';
+  /** Since this node became leader, has it seen the recorded primary healthy? */
+  private primarySeenHealthyAsLeader = false;
   private lastTransferAt = -Infinity;
   private syncSwitchLsn: string | null = null;
   /** Epoch of the primary a rewind onto failed (then the next attempt clones afresh). */
@@ -161,6 +168,14 @@ export class HaLoop {
       }
     }
 
+    const leaderNow = this.o.raft.leader()?.id ?? '';
+    if (leaderNow !== this.leaderSeen) {
+      if (leaderNow === this.o.self.id) {
+        this.previousLeader = this.leaderSeen;
+        this.primarySeenHealthyAsLeader = false;
+      }
+      this.leaderSeen = leaderNow;
+    }
     const primaryHealth = snap && this.o.raft.isLeader() ? await this.observePrimary(snap) : null;
     const cfg = snap?.config ?? this.config();
     const decision = decide({
@@ -243,8 +258,22 @@ export class HaLoop {
       }
     }
     const now = this.clock();
-    if (healthy) this.primaryUnhealthySince = null;
-    else if (this.primaryUnhealthySince === null) this.primaryUnhealthySince = now;
+    if (healthy) {
+      this.primaryUnhealthySince = null;
+      this.primarySeenHealthyAsLeader = true;
+    } else if (this.primaryUnhealthySince === null) {
+      this.primaryUnhealthySince = now;
+      // We were just elected because the previous leader, the primary, lost its quorum: a
+      // quorum granted our (pre)votes only after an election timeout without hearing from
+      // it, so its last lease confirmation is at least that old, and a lease no longer than
+      // the election timeout has expired. It cannot have renewed through us either: we
+      // cannot reach it, and a read-index answer travels the same way. No need to wait again.
+      const cfg = this.config();
+      if (p.node === this.previousLeader && !this.primarySeenHealthyAsLeader && cfg.leaseMs <= this.o.electionTimeoutMs) {
+        this.primaryUnhealthySince = now - cfg.failoverTimeoutMs;
+        detail += '; it was the Raft leader we replaced, so its lease has already run out';
+      }
+    }
     return { healthy, unhealthySince: this.primaryUnhealthySince, detail };
   }
 

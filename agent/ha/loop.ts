@@ -284,14 +284,18 @@ export class HaLoop {
       this.slotsFor = null;
       return;
     }
-    const want = snap.members
-      .filter((m) => m.id !== this.o.self.id && m.kind !== 'witness' && m.adminState !== 'removed')
-      .map((m) => m.id)
-      .sort()
-      .join(',');
+    const want = this.standbyIds(snap).join(',');
     if (want === this.slotsFor) return;
     await this.driver.syncSlots(want === '' ? [] : want.split(','));
     this.slotsFor = want;
+  }
+
+  /** Members that stream from the primary: everyone with an engine but us. */
+  private standbyIds(snap: Snapshot | null): string[] {
+    return (snap?.members ?? [])
+      .filter((m) => m.id !== this.o.self.id && m.kind !== 'witness' && m.adminState !== 'removed')
+      .map((m) => m.id)
+      .sort();
   }
 
   /** Time a running standby has been configured to follow someone without streaming. */
@@ -343,6 +347,9 @@ export class HaLoop {
       case 'promote':
         // Remember it first: if we crash right after promoting, we must still know to rewind later.
         this.o.local.set({ lastPrimaryEpoch: a.epoch });
+        // Slots first (a standby may create physical slots): the others start following us as
+        // soon as the record names us, and a missing slot would turn them away.
+        await d!.syncSlots(this.standbyIds(snap)).catch((err) => this.o.logger.warn({ err: errText(err) }, 'could not create replication slots before promoting'));
         await d!.promote();
         return;
       case 'fence':

@@ -44,6 +44,9 @@ const DEFAULTS: Record<string, string | number | boolean> = {
   wal_keep_size: '256MB',
   // Standbys report their flush position every second, so the primary's lag figures stay fresh.
   wal_receiver_status_interval: '1s',
+  // After a failover a standby's first try to stream from the new primary may come too
+  // early; retry within half a second instead of PostgreSQL's default 5 s.
+  wal_retrieve_retry_interval: '500ms',
 };
 
 /** Replication slot name for a node: slot names allow only [a-z0-9_], at most 63 characters. */

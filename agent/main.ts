@@ -187,6 +187,8 @@ async function run(cfg: AgentConfig): Promise<number> {
     fatal = err as Error;
     shutdown('engine set-up failed');
   }
+  // A leadership change is news for the HA loop (a new leader may have a failover to run).
+  raft.onLeaderChange(() => loop.wake());
   if (!stopping) loop.start();
   await stopped;
   return fatal ? 1 : 0;

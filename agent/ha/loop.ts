@@ -59,6 +59,8 @@ export class HaLoop {
   private readonly isoNow: () => string;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private started = false;
+  private wakeRequested = false;
   private cycling: Promise<void> | null = null;
 
   private driver: EngineDriver | null;
@@ -106,16 +108,35 @@ export class HaLoop {
   }
 
   start(): void {
-    const run = () => {
-      if (this.stopped) return;
-      this.cycling = this.cycle()
-        .catch((err) => this.o.logger.error({ err }, 'HA cycle failed'))
-        .finally(() => {
-          this.cycling = null;
-          if (!this.stopped) this.timer = setTimeout(run, this.o.intervalMs);
-        });
-    };
-    run();
+    this.started = true;
+    this.run();
+  }
+
+  /**
+   * Run a cycle now rather than at the next interval: something changed that the
+   * loop should act on at once (Raft leadership moved, a failover named us).
+   */
+  wake(): void {
+    if (!this.started || this.stopped) return;
+    if (this.cycling) {
+      this.wakeRequested = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.run();
+  }
+
+  private run(): void {
+    if (this.stopped) return;
+    this.cycling = this.cycle()
+      .catch((err) => this.o.logger.error({ err }, 'HA cycle failed'))
+      .finally(() => {
+        this.cycling = null;
+        if (this.stopped) return;
+        const again = this.wakeRequested;
+        this.wakeRequested = false;
+        this.timer = setTimeout(() => this.run(), again ? 0 : this.o.intervalMs);
+      });
   }
 
   async stop(): Promise<void> {

@@ -27,6 +27,7 @@ export const INTERNAL = {
   prepare: '/internal/v1/prepare-promotion',
   demote: '/internal/v1/demote',
   release: '/internal/v1/release',
+  wake: '/internal/v1/wake',
 } as const;
 
 export class PeerClient {
@@ -44,6 +45,11 @@ export class PeerClient {
   /** Ask the primary of `epoch` to stop its engine cleanly (planned switchover) and report its final position. */
   async demote(apiUrl: string, epoch: number, holdMs: number): Promise<PositionReport> {
     return this.call<PositionReport>(apiUrl, 'POST', INTERNAL.demote, { epoch, holdMs }, Math.max(this.timeoutMs, 30_000));
+  }
+
+  /** Ask an agent to run its HA cycle now (e.g. the failover target, to promote at once). */
+  async wake(apiUrl: string): Promise<void> {
+    await this.call<unknown>(apiUrl, 'POST', INTERNAL.wake, {});
   }
 
   async release(apiUrl: string): Promise<void> {

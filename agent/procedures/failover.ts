@@ -98,7 +98,10 @@ export async function runFailover(c: FailoverContext): Promise<FailoverOutcome> 
   await c.state.putPrimary(next, primary.version, `primary-epoch-${next.epoch}`);
   await c.state.appendHistory({ epoch: next.epoch, from: old.node, to: next.node, reason: c.reason, at: next.since, lsns });
   if (c.request) await c.state.clearFailoverRequest(c.request.version).catch(() => {});
-  await releaseAll(c, candidates.map((m) => m.apiUrl).concat(planned ? [byId.get(old.node)!.apiUrl] : []));
+  const involved = candidates.map((m) => m.apiUrl).concat(planned ? [byId.get(old.node)!.apiUrl] : []);
+  await releaseAll(c, involved);
+  // The target promotes and the others re-follow on their next cycle: make that now.
+  await Promise.all(involved.map((u) => c.peers.wake(u).catch(() => {})));
   return { ok: true, target: next.node, epoch: next.epoch, message: `${next.node} is the primary of epoch ${next.epoch}: ${choice.why}`, lsns };
 }
 

@@ -11,6 +11,7 @@ export interface InternalHandler {
   prepare(epoch: number, holdMs: number): Promise<PositionReport>;
   demote(epoch: number, holdMs: number): Promise<PositionReport>;
   release(): void;
+  wake(): void;
 }
 
 const holdBody = {
@@ -39,6 +40,10 @@ export function internalRoutes(h: InternalHandler): FastifyPluginAsync {
     });
     app.post(INTERNAL.release, async () => {
       h.release();
+      return {};
+    });
+    app.post(INTERNAL.wake, async () => {
+      h.wake();
       return {};
     });
   };

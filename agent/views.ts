@@ -108,7 +108,9 @@ export function makeApiDeps(v: ViewDeps): ApiDeps {
         consistency,
         staleMs: consistency === 'local' && v.loop.snapshotAt !== null ? Math.round(now() - v.loop.snapshotAt) : null,
         writable,
-        problem: writable ? null : (v.loop.problem ?? (p ? `primary ${p.node} is not accepting writes` : 'no primary has been chosen yet')),
+        problem: writable
+          ? (p ? (obs.get(p.node)?.warning ?? null) : null)
+          : (v.loop.problem ?? (p ? `primary ${p.node} is not accepting writes` : 'no primary has been chosen yet')),
         members,
       };
     },

@@ -93,7 +93,7 @@ export interface ClusterView {
   staleMs: number | null;
   /** Is there a primary that accepts writes right now? */
   writable: boolean;
-  /** Why there is no writable primary, in words (null when writable). */
+  /** Why there is no writable primary, or why its writes wait, in words (null when all is well). */
   problem: string | null;
   members: MemberView[];
 }

@@ -79,6 +79,8 @@ export type HaAction =
 export interface HaDecision {
   action: HaAction;
   sentence: string;
+  /** Something the cluster status should show although no action is due (e.g. why writes wait). */
+  warning?: string;
 }
 
 /** A standby that follows the primary but receives nothing for this long is rewound. */
@@ -210,7 +212,9 @@ function asPrimary(i: HaInput, primary: PrimaryRecord): HaDecision {
       ? `; writes wait: ${up} of the ${desired.k} synchronous standbys needed are streaming (${lagging.join(', ')} not streaming)`
       : '';
   const waiting = step.kind === 'wait' ? `; ${step.why}` : '';
-  return none(`no action: I am ${i.self.id}, the primary of epoch ${primary.epoch}, commits wait for ${describe(primary.sync)}${blocked}${waiting}`);
+  const d = none(`no action: I am ${i.self.id}, the primary of epoch ${primary.epoch}, commits wait for ${describe(primary.sync)}${blocked}${waiting}`);
+  if (blocked) d.warning = `writes on ${i.self.id} wait: ${up} of the ${desired.k} synchronous standbys needed are streaming (${lagging.join(', ')} not streaming); durability is strict`;
+  return d;
 }
 
 function asStandby(i: HaInput, primary: PrimaryRecord): HaDecision {

@@ -484,7 +484,13 @@ export class HaLoop {
   // ------------------------------------------------------------- peer requests (internal routes)
 
   observe(): Observation {
-    return { nodeId: this.o.self.id, engine: this.engine, epoch: this.snapshot?.primary?.value.epoch ?? null, writable: this.writable() };
+    return {
+      nodeId: this.o.self.id,
+      engine: this.engine,
+      epoch: this.snapshot?.primary?.value.epoch ?? null,
+      writable: this.writable(),
+      warning: this.lastDecision?.warning ?? null,
+    };
   }
 
   /** Failover candidate: stop receiving WAL, hold off re-following, report how far we got. */

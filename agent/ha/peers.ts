@@ -14,6 +14,8 @@ export interface Observation {
   /** The epoch this agent believes current, and whether its lease as primary is fresh. */
   epoch: number | null;
   writable: boolean;
+  /** Why this primary's writes cannot complete although it is writable (null when they can). */
+  warning: string | null;
 }
 
 export interface PositionReport {

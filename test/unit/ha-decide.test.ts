@@ -197,6 +197,8 @@ test('primary in strict mode with its standbys down keeps k and says writes wait
   const d = decide(input({ self, engine: engine({ inRecovery: false, streamingFrom: null, replicas: [], syncStandbyNames: 'ANY 1 ("n2", "n3")' }) }));
   assert.equal(d.action.kind, 'none');
   assert.match(d.sentence, /writes wait: 0 of the 1 synchronous standbys needed are streaming \(n2, n3 not streaming\)/);
+  assert.match(d.warning ?? '', /writes on n1 wait/);
+  assert.equal(decide(input({ self, engine: engine({ inRecovery: false, streamingFrom: null, replicas: streamingReplicas, syncStandbyNames: 'ANY 1 ("n2", "n3")' }) })).warning, undefined);
 });
 
 test('primary in available mode lowers k only after recording the weaker promise', () => {

@@ -150,9 +150,17 @@ export function parseRaftSettings(
  * Ticks are rounded to nearest and clamped so that
  * `1 <= heartbeatTicks < electionTicks` even for unvalidated settings.
  */
-export function ticksFor(s: RaftSettings): { tickMs: number; electionTicks: number; heartbeatTicks: number } {
-  const tickMs = Math.max(MIN_TICK_MS, Math.floor(s.heartbeatIntervalMs / 2));
+export function ticksFor(s: RaftSettings): { tickMs: number; electionTicks: number; heartbeatTicks: number; electionJitterTicks: number } {
+  // Ticks of at most 100 ms: the election timeout's random spread needs fine steps, or
+  // two followers often pick the same instant and split the vote.
+  const tickMs = Math.max(MIN_TICK_MS, Math.min(MAX_TICK_MS, Math.floor(s.heartbeatIntervalMs / 2)));
   const heartbeatTicks = Math.max(1, Math.round(s.heartbeatIntervalMs / tickMs));
   const electionTicks = Math.max(heartbeatTicks + 1, Math.round(s.electionTimeoutMs / tickMs));
-  return { tickMs, electionTicks, heartbeatTicks };
+  // Spread the timeout over [T, T + max(T/5, 10 ticks)) rather than [T, 2T): a follower
+  // notices a dead leader within ~1.2 T instead of ~1.5 T on average (the failover time).
+  const electionJitterTicks = Math.min(electionTicks, Math.max(10, Math.ceil(electionTicks / 5)));
+  return { tickMs, electionTicks, heartbeatTicks, electionJitterTicks };
 }
+
+/** The coarsest tick the driver uses. */
+const MAX_TICK_MS = 100;

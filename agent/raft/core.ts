@@ -88,6 +88,7 @@ export class RaftCore {
   readonly id: NodeId;
   protected readonly electionTicks: number;
   protected readonly heartbeatTicks: number;
+  protected readonly electionJitterTicks: number;
   protected readonly random: () => number;
   protected readonly maxInflight: number;
   protected readonly maxMsgBytes: number;
@@ -137,6 +138,7 @@ export class RaftCore {
     this.id = opts.id;
     this.electionTicks = opts.electionTicks;
     this.heartbeatTicks = opts.heartbeatTicks;
+    this.electionJitterTicks = Math.max(1, Math.min(opts.electionJitterTicks ?? opts.electionTicks, opts.electionTicks));
     this.random = opts.random;
     this.maxInflight = opts.maxInflight ?? DEFAULT_MAX_INFLIGHT;
     this.maxMsgBytes = opts.maxMsgBytes ?? DEFAULT_MAX_MSG_BYTES;
@@ -1029,7 +1031,7 @@ export class RaftCore {
   }
 
   protected resetRandomizedTimeout(): void {
-    this.randomizedElectionTimeout = this.electionTicks + Math.floor(this.random() * this.electionTicks);
+    this.randomizedElectionTimeout = this.electionTicks + Math.floor(this.random() * this.electionJitterTicks);
   }
 
   protected hardState(): HardState {

@@ -112,7 +112,7 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
   private readonly settings: RaftSettings;
   private readonly staticPeers: Record<NodeId, string>;
   private readonly log: RaftLogger;
-  private readonly timing: { tickMs: number; electionTicks: number; heartbeatTicks: number };
+  private readonly timing: ReturnType<typeof ticksFor>;
   private readonly requestTimeoutMs: number;
   private readonly onFatal: (err: Error) => void;
   private readonly seed: number;
@@ -189,6 +189,7 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
       {
         id: this.id,
         electionTicks: this.timing.electionTicks,
+        electionJitterTicks: this.timing.electionJitterTicks,
         heartbeatTicks: this.timing.heartbeatTicks,
         random: mulberry32(this.seed),
         maxInflight: this.settings.maxInflightMsgs,

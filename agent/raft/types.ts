@@ -153,6 +153,12 @@ export interface RaftOptions {
   id: NodeId;
   /** Ticks without hearing from a leader before a follower campaigns (randomized in [n, 2n)). */
   electionTicks: number;
+  /**
+   * Spread of the randomized election timeout: [electionTicks, electionTicks + jitter).
+   * Default electionTicks (the paper's [T, 2T)). A narrower spread elects faster after a
+   * leader dies, at the price of more split votes (PreVote keeps those cheap).
+   */
+  electionJitterTicks?: number;
   /** Ticks between leader heartbeats; must be well below electionTicks. */
   heartbeatTicks: number;
   /** Seeded random source in [0, 1): the core never calls Math.random. */

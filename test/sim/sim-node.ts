@@ -45,6 +45,8 @@ export type NodeState = 'up' | 'paused' | 'down' | 'removed';
 /** Raft and storage settings shared by every node of one run. */
 export interface NodeSettings {
   electionTicks: number;
+  /** Spread of the randomized election timeout (see RaftOptions). */
+  electionJitterTicks: number;
   heartbeatTicks: number;
   maxInflight: number;
   maxMsgBytes: number;
@@ -134,6 +136,7 @@ export class SimNode {
     const opts: RaftOptions = {
       id: this.id,
       electionTicks: s.electionTicks,
+      electionJitterTicks: s.electionJitterTicks,
       heartbeatTicks: s.heartbeatTicks,
       random: () => rng.next(),
       maxInflight: s.maxInflight,

@@ -153,6 +153,9 @@ class Simulation implements ClusterView, FaultTarget, MembershipHost, LivenessHo
     this.makeCore = options.makeCore ?? defaultCore;
     this.settings = {
       electionTicks: ELECTION_TICKS,
+      // Half the seeds run the agent's narrow spread (more split votes), half the paper's [T, 2T).
+      // Chosen from the seed, not the generator, so every other choice stays what it was.
+      electionJitterTicks: seed % 2 === 0 ? ELECTION_TICKS : Math.ceil(ELECTION_TICKS / 3),
       heartbeatTicks: configRng.pick([1, 2]),
       maxInflight: configRng.pick([1, 2, 4, 64]),
       // 1 byte: one entry per AppendEntries, which exposes commit-rule bugs (Figure 8).

@@ -149,21 +149,21 @@ describe('parseRaftSettings', () => {
 });
 
 describe('ticksFor', () => {
-  test('seed defaults: tick every 500 ms, heartbeat 2 ticks, election 10 ticks', () => {
-    assert.deepEqual(ticksFor(settingsOf(undefined)), { tickMs: 500, heartbeatTicks: 2, electionTicks: 10 });
+  test('seed defaults: tick every 100 ms, heartbeat 10 ticks, election 50 ticks spread over 1 s', () => {
+    assert.deepEqual(ticksFor(settingsOf(undefined)), { tickMs: 100, heartbeatTicks: 10, electionTicks: 50, electionJitterTicks: 10 });
   });
 
   test('fast settings used by the benchmark', () => {
-    assert.deepEqual(ticksFor(settingsOf({ heartbeat_interval_ms: 100, election_timeout_ms: 1000 })), { tickMs: 50, heartbeatTicks: 2, electionTicks: 20 });
+    assert.deepEqual(ticksFor(settingsOf({ heartbeat_interval_ms: 100, election_timeout_ms: 1000 })), { tickMs: 50, heartbeatTicks: 2, electionTicks: 20, electionJitterTicks: 10 });
   });
 
   test('the tick never drops below 10 ms', () => {
-    assert.deepEqual(ticksFor(settingsOf({ heartbeat_interval_ms: 20, election_timeout_ms: 100 })), { tickMs: 10, heartbeatTicks: 2, electionTicks: 10 });
-    assert.deepEqual(ticksFor({ ...RAFT_DEFAULTS, heartbeatIntervalMs: 5, electionTimeoutMs: 25 }), { tickMs: 10, heartbeatTicks: 1, electionTicks: 3 });
+    assert.deepEqual(ticksFor(settingsOf({ heartbeat_interval_ms: 20, election_timeout_ms: 100 })), { tickMs: 10, heartbeatTicks: 2, electionTicks: 10, electionJitterTicks: 10 });
+    assert.deepEqual(ticksFor({ ...RAFT_DEFAULTS, heartbeatIntervalMs: 5, electionTimeoutMs: 25 }), { tickMs: 10, heartbeatTicks: 1, electionTicks: 3, electionJitterTicks: 3 });
   });
 
   test('odd heartbeats round to whole ticks', () => {
-    assert.deepEqual(ticksFor(settingsOf({ heartbeat_interval_ms: 101, election_timeout_ms: 1000 })), { tickMs: 50, heartbeatTicks: 2, electionTicks: 20 });
+    assert.deepEqual(ticksFor(settingsOf({ heartbeat_interval_ms: 101, election_timeout_ms: 1000 })), { tickMs: 50, heartbeatTicks: 2, electionTicks: 20, electionJitterTicks: 10 });
   });
 
   test('valid settings always give 1 <= heartbeatTicks < electionTicks with a spread of at least 10 ticks', () => {
@@ -172,14 +172,15 @@ describe('ticksFor', () => {
         const t = ticksFor(settingsOf({ heartbeat_interval_ms: hb, election_timeout_ms: hb * mult }));
         assert.ok(t.heartbeatTicks >= 1 && t.electionTicks > t.heartbeatTicks, `hb=${hb} x${mult}: ${JSON.stringify(t)}`);
         assert.ok(t.electionTicks >= 10, `hb=${hb} x${mult}: ${JSON.stringify(t)}`);
-        assert.ok(t.tickMs >= 10);
+        assert.ok(t.tickMs >= 10 && t.tickMs <= 100);
+        assert.ok(t.electionJitterTicks >= Math.min(10, t.electionTicks) && t.electionJitterTicks <= t.electionTicks);
       }
     }
   });
 
   test('unvalidated settings are clamped rather than producing zero ticks', () => {
     const t = ticksFor({ ...RAFT_DEFAULTS, heartbeatIntervalMs: 1000, electionTimeoutMs: 100 });
-    assert.equal(t.heartbeatTicks, 2);
-    assert.equal(t.electionTicks, 3);
+    assert.equal(t.heartbeatTicks, 10);
+    assert.equal(t.electionTicks, 11);
   });
 });

@@ -34,6 +34,8 @@ export interface HaInput {
   state: ReplicatedView | null;
   /** Cluster settings last known (used when `state` is null). */
   config: ClusterConfigRecord;
+  /** Members as last read (used to explain a lost quorum when `state` is null). */
+  lastKnownMembers: MemberRecord[];
   raft: { isLeader: boolean; leader: string | null };
   engine: EngineStatus;
   /** When a quorum last confirmed the record naming this node primary (monotonic ms). */
@@ -107,7 +109,12 @@ export function decide(i: HaInput): HaDecision {
       }
       return none(`no quorum: I keep serving as primary while my lease is valid (${fmtMs(usable - age)} left)`);
     }
-    return none(`no quorum: staying ${i.engine.running ? 'a standby' : 'stopped'} until the cluster is reachable`);
+    const voters = i.lastKnownMembers.filter((m) => m.kind !== 'observer');
+    const pairWithoutWitness = voters.length === 2 && voters.every((m) => m.kind === 'voter');
+    const why = pairWithoutWitness
+      ? ': a 2-node cluster without a witness cannot fail over automatically (add a witness node, or fail over by hand)'
+      : '';
+    return none(`no quorum: staying ${i.engine.running ? 'a standby' : 'stopped'} until the cluster is reachable${why}`);
   }
 
   const { primary } = i.state;

@@ -212,6 +212,7 @@ export class HaLoop {
           }
         : null,
       config: cfg,
+      lastKnownMembers: this.snapshot?.members ?? this.o.seedMembers,
       raft: { isLeader: this.o.raft.isLeader(), leader: this.o.raft.leader()?.id ?? null },
       engine: this.engine,
       leaseConfirmedAt: this.leaseConfirmedAt,

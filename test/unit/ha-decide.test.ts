@@ -45,6 +45,7 @@ function input(over: Partial<HaInput> = {}): HaInput {
     self: { id: 'n2', kind: 'voter' },
     state: { primary: record('n1'), primaryVersion: 3, members, config, failoverRequest: null },
     config,
+    lastKnownMembers: members,
     raft: { isLeader: false, leader: 'n1' },
     engine: engine(),
     leaseConfirmedAt: null,
@@ -84,10 +85,14 @@ test('a primary that lost the quorum keeps serving within its lease, then fences
   assert.equal(never.action.kind, 'fence');
 });
 
-test('a standby without quorum stays as it is', () => {
+test('a standby without quorum stays as it is; a 2-node pair says it needs a witness', () => {
   const d = decide(input({ state: null }));
   assert.equal(d.action.kind, 'none');
-  assert.match(d.sentence, /no quorum: staying a standby/);
+  assert.match(d.sentence, /no quorum: staying a standby until the cluster is reachable$/);
+  const pair = decide(input({ state: null, lastKnownMembers: [member('n1'), member('n2')] }));
+  assert.match(pair.sentence, /a 2-node cluster without a witness cannot fail over automatically/);
+  const witnessed = decide(input({ state: null, lastKnownMembers: [member('n1'), member('n2'), member('w', { kind: 'witness' })] }));
+  assert.doesNotMatch(witnessed.sentence, /witness/);
 });
 
 test('an engine running as primary that the record does not name is fenced at once, even on the leader', () => {

@@ -13,6 +13,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { ticksFor, type RaftSettings } from './config.ts';
+import { mulberry32 } from './random.ts';
 import { RaftCore, type RaftStatus } from './core.ts';
 import { encodeCommand, KvStateMachine, type KvCommand, type KvRecord, type KvWriteResult } from './kv.ts';
 import type { RaftStorage } from './storage.ts';
@@ -87,17 +88,6 @@ interface AppliedWaiter {
   settle: () => void;
 }
 
-/** Small seeded PRNG (mulberry32): the core must get its randomness from outside. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const now = (): number => performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));

@@ -15,6 +15,8 @@
  * Pure and deterministic: no clock, no randomness, no I/O.
  */
 
+import { mulberry32 } from '../../agent/raft/random.ts';
+
 // ---------------------------------------------------------------------------
 // Public types
 
@@ -594,17 +596,5 @@ export function checkLinearizable(history: HistoryOp[], opts: CheckOptions = {})
 // ---------------------------------------------------------------------------
 // Test support
 
-/**
- * Tiny seeded PRNG (mulberry32) returning floats in [0, 1), for generating
- * reproducible histories in tests. Not used by the checker itself.
- */
-export function makePrng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Tiny seeded PRNG (mulberry32) for generating reproducible histories in tests. Not used by the checker itself. */
+export const makePrng = mulberry32;

@@ -10,6 +10,7 @@
  * them and the paper tests assert on them.
  */
 
+import { mulberry32 } from '../../../agent/raft/random.ts';
 import { RaftCore } from '../../../agent/raft/core.ts';
 import {
   NONE,
@@ -101,16 +102,7 @@ export class EnvNode {
 }
 
 /** Deterministic random source (mulberry32); the core never calls Math.random. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = mulberry32;
 
 /** Sort node ids numerically when they are numbers, else as strings (deterministic output). */
 export function sortIds(ids: Iterable<NodeId>): NodeId[] {

@@ -7,6 +7,8 @@
 
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { newCmdCluster } from './commands/cluster/index.ts';
+import { newCmdNode } from './commands/node/index.ts';
 import { newCmdSandbox } from './commands/sandbox/index.ts';
 import { EXIT_CODES, EXIT_CODES_HELP, toCliError } from './errors.ts';
 import { OUTPUT_FORMATS, systemIO, type IOStreams, type OutputFormat } from './output.ts';
@@ -17,6 +19,8 @@ export interface Factory {
   env: NodeJS.ProcessEnv;
   /** Working directory relative paths (e.g. --dir) are resolved against. */
   cwd: string;
+  /** Aborts on Ctrl-C while a command waits (tests); unset: the command listens for SIGINT itself, only while it waits. */
+  interrupt?: AbortSignal;
 }
 
 export function systemFactory(): Factory {
@@ -39,10 +43,23 @@ function version(): string {
 /** The command tree, writing through `f.io`, throwing CommanderError instead of exiting. */
 export function buildProgram(f: Factory): Command {
   const program = new Command('rustydb-admin')
-    .description('Operate RustyDB clusters: local sandboxes now; node, cluster and config commands to come')
+    .description('Operate RustyDB clusters: status, failover, nodes, and local sandboxes')
     .version(version(), '-V, --version')
     .addOption(new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
-    .addHelpText('after', `\nEnvironment:\n  NO_COLOR            no colour in tables\n  RUSTYDB_CONFIG_DIR  where contexts.json lives (default ~/.config/rustydb)\n\n${EXIT_CODES_HELP}\n`);
+    .addOption(new Option('--endpoint <urls>', 'agent API URL(s), comma-separated, tried in order (overrides RUSTYDB_ENDPOINTS and the context)'))
+    .addOption(new Option('--context <name>', 'use this context of admin.toml instead of the current one'))
+    .option('--no-color', 'no colour, even on a terminal')
+    .option('--debug', 'print stack traces of unexpected errors', false)
+    .addHelpText(
+      'after',
+      `\nEnvironment:\n  RUSTYDB_ENDPOINTS   agent API URL(s), comma-separated (default: the context's, else http://127.0.0.1:5433)\n  NO_COLOR            no colour in tables\n  RUSTYDB_CONFIG_DIR  where admin.toml (contexts) lives (default $XDG_CONFIG_HOME/rustydb or ~/.config/rustydb)\n\n${EXIT_CODES_HELP}\n`,
+    )
+    // Global presentation flags apply before any command runs.
+    .hook('preAction', (cmd) => {
+      if ((cmd.opts() as { color?: boolean }).color === false) f.io.color = false;
+    });
+  program.addCommand(newCmdCluster(f));
+  program.addCommand(newCmdNode(f));
   program.addCommand(newCmdSandbox(f));
   configure(program, f);
   return program;
@@ -72,7 +89,8 @@ export async function main(argv: string[], f: Factory = systemFactory()): Promis
     }
     const e = toCliError(err);
     f.io.err.write(`rustydb-admin: ${e.message}\n${e.detail ? e.detail.replace(/\n?$/, '\n') : ''}`);
-    if (e.kind === 'failed' && f.env.RUSTYDB_DEBUG && err instanceof Error && err.stack) f.io.err.write(err.stack + '\n');
+    const debug = Boolean(f.env.RUSTYDB_DEBUG) || (program.opts() as { debug?: boolean }).debug === true;
+    if (debug && err instanceof Error && err.stack) f.io.err.write(err.stack + '\n');
     return e.exitCode;
   }
 }

@@ -13,6 +13,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { parse as parseToml } from 'smol-toml';
 import { Sandbox } from '../../src/sandbox/cluster.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -166,7 +167,7 @@ test('sandbox up -o json (the real binary) starts 3 nodes: one writable primary,
   assert.equal(await sb.primary(), primary.id);
 
   // The CLI context points at the sandbox.
-  const ctx = JSON.parse(readFileSync(join(configDir, 'contexts.json'), 'utf8')) as { current: string; contexts: Record<string, { endpoints: string[] }> };
+  const ctx = parseToml(readFileSync(join(configDir, 'admin.toml'), 'utf8')) as unknown as { current: string; contexts: Record<string, { endpoints: string[] }> };
   assert.equal(ctx.current, 'sandbox');
   assert.deepEqual(ctx.contexts.sandbox.endpoints, first.nodes.map((n) => n.api_url));
 });

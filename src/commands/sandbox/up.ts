@@ -5,11 +5,10 @@
  * Progress goes to stderr; stdout carries only the result.
  */
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { outputFormat, type Factory } from '../../cli.ts';
+import { saveContext } from '../../contexts.ts';
 import { progress, type OutputFormat } from '../../output.ts';
 import { Sandbox } from '../../sandbox/cluster.ts';
 import { dirOption, printStatus } from './status.ts';
@@ -55,35 +54,11 @@ export async function upRun(f: Factory, o: UpOptions): Promise<void> {
   printStatus(f.io, o.output, sb, st.nodes, st.cluster);
 }
 
-interface ContextsFile {
-  current?: string;
-  contexts?: Record<string, { endpoints: string[] }>;
-}
-
-/**
- * Make the sandbox the current context in contexts.json, keeping the other
- * contexts. A file we cannot parse is left alone (it is the operator's).
- */
+/** Make the sandbox the current context, keeping the others; a file we cannot parse is left alone (it is the operator's). */
 function writeContext(f: Factory, endpoints: string[]): { ok: true; path: string } | { ok: false; why: string } {
-  const dir = f.env.RUSTYDB_CONFIG_DIR || join(f.env.HOME || homedir(), '.config', 'rustydb');
-  const path = join(dir, 'contexts.json');
-  let doc: ContextsFile = {};
   try {
-    doc = JSON.parse(readFileSync(path, 'utf8')) as ContextsFile;
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return { ok: false, why: `${path} is not a JSON object; fix or remove it` };
+    return { ok: true, path: saveContext(f.env, CONTEXT_NAME, { endpoints, caFile: null, tokenFile: null }, true) };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') return { ok: false, why: `cannot read ${path} (${code ?? (err as Error).message}); fix or remove it` };
+    return { ok: false, why: err instanceof Error ? err.message : String(err) };
   }
-  doc.contexts = { ...doc.contexts, [CONTEXT_NAME]: { endpoints } };
-  doc.current = CONTEXT_NAME;
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${path}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(doc, null, 2) + '\n', { mode: 0o600 });
-    renameSync(tmp, path);
-  } catch (err) {
-    return { ok: false, why: `cannot write ${path}: ${(err as Error).message}` };
-  }
-  return { ok: true, path };
 }

@@ -1,0 +1,115 @@
+/**
+ * `cluster status | failover` through the real binary against a real
+ * 3-node sandbox: JSON with the wire schema's fields, a planned switchover
+ * that makes the target primary, a --force without --yes that exits 3 and
+ * changes nothing, and an unreachable endpoint that exits 8.
+ */
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { clusterViewSchema, memberViewSchema, type ClusterView } from '../../agent/api/wire.ts';
+import { Sandbox } from '../../src/sandbox/cluster.ts';
+
+const admin = fileURLToPath(new URL('../../bin/rustydb-admin', import.meta.url));
+
+let root: string;
+let dir: string;
+let sb: Sandbox;
+
+/** Run the real CLI with stdin/stdout not terminals; never rejects. */
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', RUSTYDB_ENDPOINTS: sb.nodes().map((n) => n.apiUrl).join(',') };
+  delete env.NODE_TEST_CONTEXT;
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [admin, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin?.end();
+  });
+}
+
+/** The schema's required fields are exactly the object's keys (closed objects). */
+function assertFields(value: Record<string, unknown>, schema: { required: readonly string[] }, what: string): void {
+  assert.deepEqual(Object.keys(value).sort(), [...schema.required].sort(), `${what} fields`);
+}
+
+before(async () => {
+  root = mkdtempSync('/tmp/rustydb-cli-cluster-test-');
+  chmodSync(root, 0o755); // PostgreSQL runs as `postgres` and must reach the data dirs
+  dir = join(root, 'sb');
+  sb = await Sandbox.open({ dir, nodes: 3 });
+  await sb.up({ timeoutMs: 120_000 });
+});
+
+after(async () => {
+  try {
+    if (existsSync(join(dir, 'sandbox.json'))) await (await Sandbox.openExisting(dir)).down({ purge: true });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+async function status(): Promise<ClusterView> {
+  const r = await cli(['cluster', 'status', '-o', 'json']);
+  assert.equal(r.code, 0, `cluster status failed (exit ${r.code}):\n${r.stderr}`);
+  return JSON.parse(r.stdout) as ClusterView;
+}
+
+test('cluster status -o json: one ClusterView document with the wire schema fields', async () => {
+  const c = await status();
+  assertFields(c as unknown as Record<string, unknown>, clusterViewSchema, 'ClusterView');
+  assertFields(c.quorum as unknown as Record<string, unknown>, clusterViewSchema.properties.quorum, 'quorum');
+  assert.equal(c.members.length, 3);
+  for (const m of c.members) assertFields(m as unknown as Record<string, unknown>, memberViewSchema, `member ${m.id}`);
+  assert.equal(c.writable, true);
+  assert.deepEqual(c.quorum, { voters: 3, healthy: 3, hasQuorum: true });
+});
+
+test('cluster failover --force --to X without --yes and without a terminal exits 3 and changes nothing', async () => {
+  const before = await status();
+  const replica = before.members.find((m) => m.role === 'replica')!.id;
+  const r = await cli(['cluster', 'failover', '--force', '--to', replica]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /--yes/);
+  const now = await status();
+  assert.equal(now.primary, before.primary);
+  assert.equal(now.epoch, before.epoch);
+});
+
+test('cluster failover --to <replica> switches over: exit 0, the target is primary after', async () => {
+  const before = await status();
+  const target = before.members.find((m) => m.role === 'replica')!.id;
+  const r = await cli(['cluster', 'failover', '--to', target, '--timeout', '45s', '-o', 'json']);
+  assert.equal(r.code, 0, `failover failed (exit ${r.code}):\n${r.stderr}\n${r.stdout}`);
+  const opDone = JSON.parse(r.stdout) as { state: string; kind: string };
+  assert.deepEqual([opDone.kind, opDone.state], ['switchover', 'succeeded']);
+  const after = await status();
+  assert.equal(after.primary, target);
+  assert.ok(after.epoch > before.epoch, 'a new epoch');
+  assert.equal(after.members.find((m) => m.id === target)?.role, 'primary');
+});
+
+test('an unreachable --endpoint exits 8 and names it', async () => {
+  const r = await cli(['cluster', 'status', '--endpoint', 'http://127.0.0.1:1']);
+  assert.equal(r.code, 8);
+  assert.match(r.stderr, /127\.0\.0\.1:1 \(ECONNREFUSED\)/);
+  assert.equal(r.stdout, '');
+});
+
+test('cluster history lists the switchover; node status ID answers from that node', async () => {
+  const c = await status();
+  const h = await cli(['cluster', 'history', '-o', 'json']);
+  assert.equal(h.code, 0, h.stderr);
+  const history = (JSON.parse(h.stdout) as { history: { epoch: number; to: string }[] }).history;
+  assert.equal(history[0]?.to, c.primary, 'newest record is the switchover to the current primary');
+  const replica = c.members.find((m) => m.role === 'replica')!.id;
+  const n = await cli(['node', 'status', replica, '-o', 'json']);
+  assert.equal(n.code, 0, n.stderr);
+  const node = JSON.parse(n.stdout) as { id: string; role: string; raft: { leader: string | null } };
+  assert.deepEqual([node.id, node.role], [replica, 'replica']);
+});

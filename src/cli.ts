@@ -8,8 +8,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { newCmdCluster } from './commands/cluster/index.ts';
+import { newCmdCompletion } from './commands/completion.ts';
 import { newCmdNode } from './commands/node/index.ts';
 import { newCmdSandbox } from './commands/sandbox/index.ts';
+import { newCmdHelp } from './docs/help-command.ts';
 import { EXIT_CODES, EXIT_CODES_HELP, toCliError } from './errors.ts';
 import { OUTPUT_FORMATS, systemIO, type IOStreams, type OutputFormat } from './output.ts';
 
@@ -61,6 +63,9 @@ export function buildProgram(f: Factory): Command {
   program.addCommand(newCmdCluster(f));
   program.addCommand(newCmdNode(f));
   program.addCommand(newCmdSandbox(f));
+  program.addCommand(newCmdCompletion(f));
+  // Replaces commander's implicit `help`: it also knows topics (`help exit-codes`).
+  program.addCommand(newCmdHelp(f));
   configure(program, f);
   return program;
 }

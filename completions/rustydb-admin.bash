@@ -1,0 +1,120 @@
+# bash completion for rustydb-admin
+# Generated from the command tree by `npm run gen-docs` (or `rustydb-admin completion`); do not edit.
+# Install: rustydb-admin completion bash > ~/.local/share/bash-completion/completions/rustydb-admin
+
+# Member ids of the cluster ($1: the program, then --endpoint/--context as typed); nothing if unreachable within 2 s.
+_rustydb_admin_node_ids() {
+  local prog=$1; shift
+  local t=()
+  command -v timeout >/dev/null 2>&1 && t=(timeout 2)
+  "${t[@]}" "$prog" "$@" cluster status -o json 2>/dev/null </dev/null |
+    node -e 'let s="";process.stdin.on("data",(d)=>{s+=d}).on("end",()=>{try{for(const m of JSON.parse(s).members)console.log(m.id)}catch{}})' 2>/dev/null
+}
+
+_rustydb_admin_subcommands() {
+  case $1 in
+    '') echo "cluster node sandbox completion help" ;;
+    'cluster') echo "status failover history" ;;
+    'node') echo "status" ;;
+    'sandbox') echo "up status down" ;;
+  esac
+}
+
+_rustydb_admin_options() {
+  case $1 in
+    '') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'cluster') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'cluster status') echo "-w --watch -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'cluster failover') echo "--prepare --timeout --no-wait --wait -y --yes --force --to -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'cluster history') echo "--limit -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'node') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'node status') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'sandbox') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'sandbox up') echo "--timeout --release --dir --nodes -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'sandbox status') echo "--dir -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'sandbox down') echo "--purge --dir -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'completion') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'help') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+  esac
+}
+
+_rustydb_admin_value_options() {
+  case $1 in
+    '') echo "--context --endpoint -o --output" ;;
+    'cluster') echo "--context --endpoint -o --output" ;;
+    'cluster status') echo "--context --endpoint -o --output" ;;
+    'cluster failover') echo "--timeout --to --context --endpoint -o --output" ;;
+    'cluster history') echo "--limit --context --endpoint -o --output" ;;
+    'node') echo "--context --endpoint -o --output" ;;
+    'node status') echo "--context --endpoint -o --output" ;;
+    'sandbox') echo "--context --endpoint -o --output" ;;
+    'sandbox up') echo "--timeout --release --dir --nodes --context --endpoint -o --output" ;;
+    'sandbox status') echo "--dir --context --endpoint -o --output" ;;
+    'sandbox down') echo "--dir --context --endpoint -o --output" ;;
+    'completion') echo "--context --endpoint -o --output" ;;
+    'help') echo "--context --endpoint -o --output" ;;
+  esac
+}
+
+# Sets COMPREPLY for the value of option $2 at command path $1 (default: files).
+_rustydb_admin_value() {
+  case "$1 $2" in
+    *' -o'|*' --output') COMPREPLY=($(compgen -W "table json" -- "$cur")) ;;
+    'cluster failover --to') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    *) compopt -o default 2>/dev/null; COMPREPLY=() ;;
+  esac
+}
+
+# Sets COMPREPLY for an argument of the command at path $1.
+_rustydb_admin_arguments() {
+  case $1 in
+    'node status') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'completion') COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")) ;;
+    'help') COMPREPLY=($(compgen -W "cluster node sandbox completion exit-codes" -- "$cur")) ;;
+    *) COMPREPLY=($(compgen -W "$(_rustydb_admin_options "$1")" -- "$cur")) ;;
+  esac
+}
+
+_rustydb_admin() {
+  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+  local path="" skip="" i w v
+  local conn=()
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    w=${COMP_WORDS[i]}
+    if [[ -n $skip ]]; then
+      [[ $w == "=" ]] || skip=""
+      continue
+    fi
+    case $w in
+      --endpoint | --context)
+        v=${COMP_WORDS[i + 1]}
+        [[ $v == "=" ]] && v=${COMP_WORDS[i + 2]}
+        conn+=("$w" "$v")
+        skip=1
+        ;;
+      -*)
+        [[ " $(_rustydb_admin_value_options "$path") " == *" $w "* ]] && skip=1
+        ;;
+      *)
+        [[ " $(_rustydb_admin_subcommands "$path") " == *" $w "* ]] && path=${path:+$path }$w
+        ;;
+    esac
+  done
+  # --flag=value: bash splits at "=" (COMP_WORDBREAKS).
+  if [[ $cur == "=" ]]; then
+    cur=""
+  elif [[ $prev == "=" ]]; then
+    prev=${COMP_WORDS[COMP_CWORD-2]}
+  fi
+  if [[ " $(_rustydb_admin_value_options "$path") " == *" $prev "* ]]; then
+    _rustydb_admin_value "$path" "$prev"
+  elif [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W "$(_rustydb_admin_options "$path")" -- "$cur"))
+  elif [[ -n $(_rustydb_admin_subcommands "$path") ]]; then
+    COMPREPLY=($(compgen -W "$(_rustydb_admin_subcommands "$path")" -- "$cur"))
+  else
+    _rustydb_admin_arguments "$path"
+  fi
+}
+
+complete -F _rustydb_admin rustydb-admin

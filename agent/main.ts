@@ -131,6 +131,7 @@ async function run(cfg: AgentConfig): Promise<number> {
   });
 
   let stopping = false;
+  let shutdownResolve: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     shutdownResolve = resolve;
   });
@@ -193,8 +194,6 @@ async function run(cfg: AgentConfig): Promise<number> {
   await stopped;
   return fatal ? 1 : 0;
 }
-
-let shutdownResolve: () => void = () => {};
 
 /** The first leader creates the engine credentials; everyone waits until they are readable. */
 async function waitForSecrets(state: ClusterState, raft: RaftNode, secretsFile: string | null, stopping: () => boolean): Promise<EngineSecrets | null> {

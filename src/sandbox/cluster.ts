@@ -40,6 +40,7 @@ import { parseConfigText } from '../../agent/config/load.ts';
 import { ConfigError } from '../../agent/config/schema.ts';
 import type { ClusterView } from '../../agent/api/wire.ts';
 import { findFreePorts, isPortFree, PortsError } from './ports.ts';
+import { postmasterPid } from '../../agent/engine/postgres/status.ts';
 
 /** One node of a sandbox: where it listens, where its files are, what runs. */
 export interface SandboxNodeInfo {
@@ -707,16 +708,9 @@ function isAgentFor(pid: number, configFile: string): boolean {
 
 /** The live postmaster of `dataDir` (postmaster.pid, checked against the process's argv), or null. */
 function enginePid(dataDir: string): number | null {
-  let text: string;
-  try {
-    text = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8');
-  } catch {
-    return null;
-  }
-  const pid = Number(text.split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0) return null;
-  const args = cmdline(pid);
-  return args !== null && args.includes(dataDir) ? pid : null;
+  const pid = postmasterPid(dataDir);
+  // A stale postmaster.pid may name a recycled pid: only trust a process that serves this data dir.
+  return pid !== null && cmdline(pid)?.includes(dataDir) ? pid : null;
 }
 
 function alive(pid: number): boolean {

@@ -13,7 +13,7 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { findFreePorts } from '../../src/sandbox/ports.ts';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -49,16 +49,6 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -79,7 +69,8 @@ class Cluster {
 
   static async create(name: string, settings: RaftSettings): Promise<Cluster> {
     const ports: Record<string, number> = {};
-    for (const id of IDS) ports[id] = await freePort();
+    const free = await findFreePorts(IDS.length);
+    IDS.forEach((id, i) => (ports[id] = free[i]));
     const c = new Cluster(name, settings, ports);
     await Promise.all(IDS.map((id) => c.spawn(id)));
     return c;

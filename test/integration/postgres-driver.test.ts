@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { findFreePorts } from '../../src/sandbox/ports.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -38,16 +38,6 @@ const logger: EngineLogger = {
   error: (obj, msg) => logs.push({ level: 'error', obj, msg }),
 };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function settingsFor(nodeId: string, port: number): EngineSettings {
   return {
@@ -140,8 +130,9 @@ test('helpers: slot names, pg_basebackup progress lines', () => {
 });
 
 test('init + start + status: a primary on timeline 1, version 15', async () => {
-  s1 = settingsFor('n1', await freePort());
-  s2 = settingsFor('n2', await freePort());
+  const [p1, p2] = await findFreePorts(2);
+  s1 = settingsFor('n1', p1);
+  s2 = settingsFor('n2', p2);
   n1 = new PostgresDriver(s1, logger);
   n2 = new PostgresDriver(s2, logger);
   nodes.push({ settings: s1, driver: n1 }, { settings: s2, driver: n2 });

@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { findFreePorts } from '../../src/sandbox/ports.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -33,16 +33,6 @@ const running = new Map<string, Running>();
 const fatal: Error[] = [];
 const founders = ['n1', 'n2', 'n3'];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function startNode(id: string, opts: { bootstrap?: boolean } = {}): Promise<Running> {
   const transport = new HttpTransport({ selfId: id, messageTimeoutMs: 500 });
@@ -97,7 +87,7 @@ const follower = (leader: Running): Running => [...running.values()].find((r) =>
 
 before(async () => {
   for (const id of [...founders, 'n4']) {
-    ports[id] = await freePort();
+    [ports[id]] = await findFreePorts(1);
     urls[id] = `http://127.0.0.1:${ports[id]}`;
   }
   for (const id of founders) await startNode(id, { bootstrap: true });

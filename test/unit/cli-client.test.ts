@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getGlobalDispatcher, MockAgent, setGlobalDispatcher, type Dispatcher } from 'undici';
+import { useMockAgent } from './helpers/mock-http.ts';
 import { ApiClient, ApiRequestError } from '../../src/api/client.ts';
 import { contextsPath, DEFAULT_ENDPOINT, readContexts, resolveTarget, saveContext, writeContexts } from '../../src/contexts.ts';
 import { CliError } from '../../src/errors.ts';
@@ -18,23 +18,11 @@ const B = 'http://127.0.0.1:7002';
 const refused = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
 
 describe('ApiClient', () => {
-  let mock: MockAgent;
-  let saved: Dispatcher;
-  beforeEach(() => {
-    saved = getGlobalDispatcher();
-    mock = new MockAgent();
-    mock.disableNetConnect();
-    setGlobalDispatcher(mock);
-  });
-  afterEach(async () => {
-    mock.assertNoPendingInterceptors();
-    setGlobalDispatcher(saved);
-    await mock.close();
-  });
+  const agent = useMockAgent();
 
   test('GET returns the parsed body; POST sends the JSON body', async () => {
-    mock.get(A).intercept({ path: '/v1/cluster', method: 'GET' }).reply(200, { name: 'c1' });
-    mock
+    agent().get(A).intercept({ path: '/v1/cluster', method: 'GET' }).reply(200, { name: 'c1' });
+    agent()
       .get(A)
       .intercept({ path: '/v1/cluster/switchover', method: 'POST', body: JSON.stringify({ to: 'n2' }) })
       .reply(202, { id: 'op1' }, { headers: { location: '/v1/operations/op1' } });
@@ -47,16 +35,16 @@ describe('ApiClient', () => {
   });
 
   test('a refused connection moves on to the next endpoint', async () => {
-    mock.get(A).intercept({ path: '/v1/node' }).replyWithError(refused());
-    mock.get(B).intercept({ path: '/v1/node' }).reply(200, { id: 'n2' });
+    agent().get(A).intercept({ path: '/v1/node' }).replyWithError(refused());
+    agent().get(B).intercept({ path: '/v1/node' }).reply(200, { id: 'n2' });
     const r = await new ApiClient([A, B], { timeoutMs: 1000 }).send('GET', '/v1/node', undefined);
     assert.equal(r.endpoint, B);
     assert.deepEqual(r.body, { id: 'n2' });
   });
 
   test('all endpoints unreachable: kind unreachable (exit 8), naming each endpoint', async () => {
-    mock.get(A).intercept({ path: '/v1/node' }).replyWithError(refused());
-    mock.get(B).intercept({ path: '/v1/node' }).replyWithError(refused());
+    agent().get(A).intercept({ path: '/v1/node' }).replyWithError(refused());
+    agent().get(B).intercept({ path: '/v1/node' }).replyWithError(refused());
     const err = await new ApiClient([A, B], { timeoutMs: 1000 }).get('/v1/node').then(
       () => assert.fail('resolved'),
       (e: unknown) => e,
@@ -68,7 +56,7 @@ describe('ApiClient', () => {
   });
 
   test('an HTTP error is not retried on the next endpoint', async () => {
-    mock.get(A).intercept({ path: '/v1/cluster' }).reply(503, { error: { code: 'RDB_ERR_NO_QUORUM', message: 'no quorum: bring voters back' } });
+    agent().get(A).intercept({ path: '/v1/cluster' }).reply(503, { error: { code: 'RDB_ERR_NO_QUORUM', message: 'no quorum: bring voters back' } });
     // B has no interceptor: a request to it would fail the test (net connect disabled).
     await assert.rejects(new ApiClient([A, B], { timeoutMs: 1000 }).get('/v1/cluster'), (e: unknown) => {
       assert.ok(e instanceof ApiRequestError);
@@ -92,7 +80,7 @@ describe('ApiClient', () => {
   ];
   for (const [code, status, kind, exit] of cases) {
     test(`${code} → ${kind} (exit ${exit})`, async () => {
-      mock.get(A).intercept({ path: '/v1/history?limit=5' }).reply(status, { error: { code, message: `says ${code}` } });
+      agent().get(A).intercept({ path: '/v1/history?limit=5' }).reply(status, { error: { code, message: `says ${code}` } });
       await assert.rejects(new ApiClient([A], { timeoutMs: 1000 }).get('/v1/history?limit=5'), (e: unknown) => {
         assert.ok(e instanceof CliError);
         assert.equal(e.kind, kind);
@@ -104,7 +92,7 @@ describe('ApiClient', () => {
   }
 
   test('a non-API error body is described by its status', async () => {
-    mock.get(A).intercept({ path: '/v1/node' }).reply(502, 'bad gateway');
+    agent().get(A).intercept({ path: '/v1/node' }).reply(502, 'bad gateway');
     await assert.rejects(new ApiClient([A], { timeoutMs: 1000 }).get('/v1/node'), (e: unknown) => e instanceof CliError && e.kind === 'failed' && /HTTP 502/.test(e.message));
   });
 });

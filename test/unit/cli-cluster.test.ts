@@ -5,9 +5,9 @@
  * confirmation is missing.
  */
 
-import { afterEach, beforeEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getGlobalDispatcher, MockAgent, setGlobalDispatcher, type Dispatcher } from 'undici';
+import { useMockAgent } from './helpers/mock-http.ts';
 import type { ClusterView, MemberView, NodeView, OperationView } from '../../agent/api/wire.ts';
 import { main, type Factory } from '../../src/cli.ts';
 
@@ -38,19 +38,7 @@ const op = (state: OperationView['state'], message: string, kind: OperationView[
   id: 'op-1', kind, state, message, startedAt: '2026-01-01T00:00:00Z', finishedAt: state === 'succeeded' || state === 'failed' ? '2026-01-01T00:00:05Z' : null, result: null,
 });
 
-let mock: MockAgent;
-let saved: Dispatcher;
-beforeEach(() => {
-  saved = getGlobalDispatcher();
-  mock = new MockAgent();
-  mock.disableNetConnect();
-  setGlobalDispatcher(mock);
-});
-afterEach(async () => {
-  mock.assertNoPendingInterceptors();
-  setGlobalDispatcher(saved);
-  await mock.close();
-});
+const agent = useMockAgent();
 
 /** Run the CLI against the stubs with a fake IO; endpoints A,B,C unless the args say otherwise. */
 async function run(args: string[], tty = false, interrupt?: AbortController, color = false): Promise<{ code: number; out: string; err: string }> {
@@ -66,7 +54,7 @@ async function run(args: string[], tty = false, interrupt?: AbortController, col
   return { code, out, err };
 }
 
-const stubCluster = (origin = A, view: ClusterView = CLUSTER) => mock.get(origin).intercept({ path: '/v1/cluster' }).reply(200, view);
+const stubCluster = (origin = A, view: ClusterView = CLUSTER) => agent().get(origin).intercept({ path: '/v1/cluster' }).reply(200, view);
 
 test('cluster status -o json prints the ClusterView as the API returned it, one document', async () => {
   stubCluster();
@@ -108,7 +96,7 @@ test('cluster status --watch on a terminal redraws until interrupted, then exits
 });
 
 test('the first endpoint refusing: the next one answers', async () => {
-  mock.get(A).intercept({ path: '/v1/cluster' }).replyWithError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+  agent().get(A).intercept({ path: '/v1/cluster' }).replyWithError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
   stubCluster(B);
   const r = await run(['cluster', 'status', '-o', 'json']);
   assert.equal(r.code, 0, r.err);
@@ -116,18 +104,18 @@ test('the first endpoint refusing: the next one answers', async () => {
 });
 
 test('exit codes: unreachable 8, no quorum 5, auth 4, conflict 6, bad --endpoint 2', async () => {
-  const refuse = (o: string) => mock.get(o).intercept({ path: '/v1/cluster' }).replyWithError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+  const refuse = (o: string) => agent().get(o).intercept({ path: '/v1/cluster' }).replyWithError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
   refuse(A), refuse(B), refuse(C);
   let r = await run(['cluster', 'status']);
   assert.equal(r.code, 8);
   assert.match(r.err, /127\.0\.0\.1:7001 \(ECONNREFUSED\).*127\.0\.0\.1:7003/);
   assert.equal(r.out, '');
 
-  mock.get(A).intercept({ path: '/v1/cluster' }).reply(503, { error: { code: 'RDB_ERR_NO_QUORUM', message: 'no quorum' } });
+  agent().get(A).intercept({ path: '/v1/cluster' }).reply(503, { error: { code: 'RDB_ERR_NO_QUORUM', message: 'no quorum' } });
   assert.equal((await run(['cluster', 'status'])).code, 5);
-  mock.get(A).intercept({ path: '/v1/history?limit=100' }).reply(401, { error: { code: 'RDB_ERR_UNAUTHORIZED', message: 'no token' } });
+  agent().get(A).intercept({ path: '/v1/history?limit=100' }).reply(401, { error: { code: 'RDB_ERR_UNAUTHORIZED', message: 'no token' } });
   assert.equal((await run(['cluster', 'history'])).code, 4);
-  mock.get(A).intercept({ path: '/v1/cluster/switchover', method: 'POST' }).reply(409, { error: { code: 'RDB_ERR_CONFLICT', message: 'switchover op-0 is running' } });
+  agent().get(A).intercept({ path: '/v1/cluster/switchover', method: 'POST' }).reply(409, { error: { code: 'RDB_ERR_CONFLICT', message: 'switchover op-0 is running' } });
   r = await run(['cluster', 'failover']);
   assert.equal(r.code, 6);
   assert.match(r.err, /op-0 is running/);
@@ -135,12 +123,12 @@ test('exit codes: unreachable 8, no quorum 5, auth 4, conflict 6, bad --endpoint
 });
 
 test('cluster failover --to n2: switchover, follows the operation, progress on stderr, final op on stdout', async () => {
-  mock
+  agent()
     .get(A)
     .intercept({ path: '/v1/cluster/switchover', method: 'POST', body: (b) => JSON.parse(b).to === 'n2' && typeof JSON.parse(b).request_id === 'string' })
     .reply(202, op('pending', 'recorded'), { headers: { location: '/v1/operations/op-1' } });
-  mock.get(A).intercept({ path: '/v1/operations/op-1' }).reply(200, op('running', 'demoting n1'));
-  mock.get(A).intercept({ path: '/v1/operations/op-1' }).reply(200, op('succeeded', 'n2 is the primary'));
+  agent().get(A).intercept({ path: '/v1/operations/op-1' }).reply(200, op('running', 'demoting n1'));
+  agent().get(A).intercept({ path: '/v1/operations/op-1' }).reply(200, op('succeeded', 'n2 is the primary'));
   const r = await run(['cluster', 'failover', '--to', 'n2', '-o', 'json']);
   assert.equal(r.code, 0, r.err);
   assert.deepEqual(JSON.parse(r.out), op('succeeded', 'n2 is the primary'));
@@ -149,22 +137,22 @@ test('cluster failover --to n2: switchover, follows the operation, progress on s
 });
 
 test('cluster failover: a failed operation exits 1; --no-wait returns the accepted operation', async () => {
-  mock.get(A).intercept({ path: '/v1/cluster/switchover', method: 'POST' }).reply(202, op('pending', 'recorded'));
-  mock.get(A).intercept({ path: '/v1/operations/op-1' }).reply(200, op('failed', 'n3 is not streaming'));
+  agent().get(A).intercept({ path: '/v1/cluster/switchover', method: 'POST' }).reply(202, op('pending', 'recorded'));
+  agent().get(A).intercept({ path: '/v1/operations/op-1' }).reply(200, op('failed', 'n3 is not streaming'));
   let r = await run(['cluster', 'failover', '--to', 'n3']);
   assert.equal(r.code, 1);
   assert.match(r.out, /switchover op-1 failed: n3 is not streaming/);
   assert.match(r.err, /switchover op-1 failed/);
 
-  mock.get(A).intercept({ path: '/v1/cluster/switchover', method: 'POST', body: (b) => !('to' in JSON.parse(b)) }).reply(202, op('pending', 'recorded'));
+  agent().get(A).intercept({ path: '/v1/cluster/switchover', method: 'POST', body: (b) => !('to' in JSON.parse(b)) }).reply(202, op('pending', 'recorded'));
   r = await run(['cluster', 'failover', '--no-wait', '-o', 'json']);
   assert.equal(r.code, 0, r.err);
   assert.equal(JSON.parse(r.out).state, 'pending');
 });
 
 test('cluster failover: still running at --timeout exits 7 and says how to follow it', async () => {
-  mock.get(A).intercept({ path: '/v1/cluster/switchover', method: 'POST' }).reply(202, op('running', 'waiting for n2 to catch up'));
-  mock.get(A).intercept({ path: '/v1/operations/op-1' }).reply(200, op('running', 'waiting for n2 to catch up')).persist();
+  agent().get(A).intercept({ path: '/v1/cluster/switchover', method: 'POST' }).reply(202, op('running', 'waiting for n2 to catch up'));
+  agent().get(A).intercept({ path: '/v1/operations/op-1' }).reply(200, op('running', 'waiting for n2 to catch up')).persist();
   const r = await run(['cluster', 'failover', '--to', 'n2', '--timeout', '50ms']);
   assert.equal(r.code, 7);
   assert.match(r.err, /GET \/v1\/operations\/op-1/);
@@ -177,7 +165,7 @@ test('cluster failover --force: needs --to (2) and --yes (3, no request made); w
   assert.match(r.err, /--yes/);
   r = await run(['cluster', 'failover', '--force', '--to', 'n3'], true);
   assert.equal(r.code, 3, 'no prompt yet: --yes is required on a terminal too');
-  mock
+  agent()
     .get(A)
     .intercept({ path: '/v1/cluster/failover', method: 'POST', body: (b) => JSON.parse(b).to === 'n3' && JSON.parse(b).force === true })
     .reply(202, op('succeeded', 'n3 is the primary', 'failover'));
@@ -205,10 +193,10 @@ test('cluster failover --prepare: ready exits 0, not ready exits 5, and nothing 
 
 test('cluster history: --limit reaches the API; table and JSON', async () => {
   const view = { history: [{ epoch: 4, from: 'n2', to: 'n1', reason: 'switchover requested', at: '2026-01-01T00:00:00Z', lsns: {} }] };
-  mock.get(A).intercept({ path: '/v1/history?limit=5' }).reply(200, view);
+  agent().get(A).intercept({ path: '/v1/history?limit=5' }).reply(200, view);
   let r = await run(['cluster', 'history', '--limit', '5', '-o', 'json']);
   assert.deepEqual(JSON.parse(r.out), view);
-  mock.get(A).intercept({ path: '/v1/history?limit=100' }).reply(200, view);
+  agent().get(A).intercept({ path: '/v1/history?limit=100' }).reply(200, view);
   r = await run(['cluster', 'history'], true);
   assert.match(r.out, /EPOCH +AT +FROM +TO +REASON\n4 +2026-01-01T00:00:00Z +n2 +n1 +switchover requested/);
   assert.equal((await run(['cluster', 'history', '--limit', '0'])).code, 2);
@@ -216,11 +204,11 @@ test('cluster history: --limit reaches the API; table and JSON', async () => {
 
 test('node status ID asks that member at its apiUrl; without ID, the first endpoint', async () => {
   stubCluster();
-  mock.get(B).intercept({ path: '/v1/node' }).reply(200, NODE);
+  agent().get(B).intercept({ path: '/v1/node' }).reply(200, NODE);
   let r = await run(['node', 'status', 'n2', '-o', 'json']);
   assert.equal(r.code, 0, r.err);
   assert.deepEqual(JSON.parse(r.out), NODE);
-  mock.get(A).intercept({ path: '/v1/node' }).reply(200, NODE);
+  agent().get(A).intercept({ path: '/v1/node' }).reply(200, NODE);
   r = await run(['node', 'status'], true);
   assert.match(r.out, /raft +follower, term 7, leader n1/);
   assert.match(r.out, /engine +running, in recovery, 16\.4/);

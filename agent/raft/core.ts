@@ -10,6 +10,10 @@
  * changes where a configuration takes effect when appended (thesis §4.1) with
  * the fix for the 2015 bug (a leader changes membership only after committing
  * an entry of its own term), ReadIndex reads (thesis §6.4) and snapshots.
+ *
+ * And one deliberately unsafe tool for disasters: `forceNewConfiguration`, which
+ * makes the surviving voters a working group again after a majority of voters is
+ * permanently lost (the operator's `cluster force-quorum`).
  */
 
 import { RaftLog, RaftInvariantError } from './log.ts';
@@ -17,6 +21,7 @@ import { committedIndex, quorumSize, voteOutcome } from './quorum.ts';
 import {
   emptyMessage,
   NONE,
+  type ConfEntryData,
   type Entry,
   type HardState,
   type Membership,
@@ -66,6 +71,8 @@ interface PendingRead {
 interface ConfRecord {
   index: number;
   membership: Membership;
+  /** Voters dropped by a forced configuration (empty for ordinary changes). */
+  removed: NodeId[];
 }
 
 const DEFAULT_MAX_INFLIGHT = 256;
@@ -103,6 +110,12 @@ export class RaftCore {
 
   /** Conf entries present in the log (after the snapshot), oldest first. */
   protected confs: ConfRecord[] = [];
+  /**
+   * Nodes dropped by forced configurations whose entries are no longer in the
+   * log (compacted or covered by an installed snapshot: committed, so final).
+   * Volatile: after a restart only forced entries still in the log fence.
+   */
+  protected compactedFence = new Set<NodeId>();
   protected prs = new Map<NodeId, Progress>();
   protected votes = new Map<NodeId, boolean>();
 
@@ -152,7 +165,7 @@ export class RaftCore {
     this.log = new RaftLog(snapshot, recovered.entries, recovered.hardState.commit);
     this.currentTerm = recovered.hardState.term;
     this.votedFor = recovered.hardState.vote;
-    for (const e of this.log.entries) if (e.type === 'conf') this.confs.push({ index: e.index, membership: parseMembership(e) });
+    for (const e of this.log.entries) if (e.type === 'conf') this.confs.push(confRecord(e));
     this.prevHard = this.hardState();
     this.prevSoft = { leader: NONE, role: 'follower' };
     this.resetRandomizedTimeout();
@@ -177,6 +190,10 @@ export class RaftCore {
   }
   get lastIndex(): number {
     return this.log.lastIndex();
+  }
+  /** Term of the last entry (of the snapshot when the log is empty). */
+  get lastTerm(): number {
+    return this.log.lastTerm();
   }
   get firstIndex(): number {
     return this.log.firstIndex();
@@ -278,8 +295,69 @@ export class RaftCore {
     return null;
   }
 
+  /**
+   * Disaster recovery, unsafe by design: make `voters` (the survivors, this node
+   * among them) the whole voter set at once, without the lost voters' consent.
+   * This node takes a new term (voting for itself), becomes its leader without an
+   * election, and appends a forced `conf` entry that replaces the membership
+   * outright (current learners are kept), then the usual no-op. Like every conf
+   * entry it takes effect on append, so from now on only `voters` count for
+   * commit; followers adopt it when they append it.
+   *
+   * Entries committed only by the lost voters are gone, and if this node's log is
+   * behind another survivor's, that survivor's extra entries are overwritten or
+   * the forced entry never commits: call this on the survivor whose log is the
+   * most up to date by (last term, last index). The dropped voters are fenced:
+   * every node holding this entry ignores them from then on (see `step`), and the
+   * leader keeps sending them the log so that one coming back learns it is out.
+   *
+   * Null: done (the forced entry is in `ready()`); otherwise why it was refused.
+   */
+  forceNewConfiguration(voters: NodeId[]): RaftRefusal | null {
+    const current = this.membership;
+    const refuse = (reason: string): RaftRefusal => ({ code: 'invalid-forced-configuration', leader: this.leaderId, reason });
+    if (voters.length === 0) return refuse('the list of voters is empty; name the surviving voters, this node among them');
+    const wanted = new Set(voters);
+    if (wanted.size !== voters.length) return refuse(`the list of voters names a node twice: ${voters.join(', ')}`);
+    if (!wanted.has(this.id)) return refuse(`the list of voters (${voters.join(', ')}) does not include ${this.id}, the node asked to force it; run it on one of them`);
+    const strangers = voters.filter((v) => !current.voters.includes(v) && !current.learners.includes(v));
+    if (strangers.length > 0) {
+      return refuse(`${strangers.join(', ')} ${strangers.length === 1 ? 'is' : 'are'} not a member of the current configuration (voters ${current.voters.join(', ') || 'none'}; learners ${current.learners.join(', ') || 'none'})`);
+    }
+    const data: ConfEntryData = {
+      voters: [...voters],
+      learners: current.learners.filter((l) => !wanted.has(l)),
+      force: true,
+      removed: current.voters.filter((v) => !wanted.has(v)),
+    };
+
+    // A new term nobody can have led yet, as after winning an election.
+    this.currentTerm++;
+    this.votedFor = this.id;
+    this.state = 'leader';
+    this.leaderId = this.id;
+    this.resetElection();
+    // Reads registered under the old configuration would be confirmed by the new one: drop them, callers retry.
+    this.pendingReads = [];
+    const conf: Entry = { index: this.log.lastIndex() + 1, term: this.currentTerm, type: 'conf', data: JSON.stringify(data) };
+    this.log.append([conf]);
+    this.confs.push(confRecord(conf));
+    this.log.append([{ index: conf.index + 1, term: this.currentTerm, type: 'noop', data: '' }]);
+    this.prs = new Map();
+    for (const id of [...this.members(), ...this.fencedIds()]) this.prs.set(id, this.newProgress(id));
+    this.needBroadcast = true;
+    return null;
+  }
+
   step(m: Message): void {
     if (m.to !== this.id) return;
+    if (this.isFenced(m.from)) {
+      // A voter dropped by a forced configuration: whatever term it is in, it must
+      // not make us step down, vote, or follow it. Only its answers to the log we
+      // send it (so it learns it is out) get through, and only in our term or older.
+      const answer = (m.type === 'app-resp' || m.type === 'heartbeat-resp') && m.term <= this.currentTerm;
+      if (!answer) return;
+    }
     if (m.term > this.currentTerm) {
       if (m.type === 'vote' || m.type === 'prevote') {
         // A node that hears from a live leader ignores campaigns: this keeps a
@@ -401,7 +479,7 @@ export class RaftCore {
     const firstIndexToKeep = Math.max(this.log.firstIndex(), index + 1 - Math.max(0, retainEntries));
     this.log.compact(full, firstIndexToKeep);
     const snapIndex = this.log.snapshot.meta.index;
-    this.confs = this.confs.filter((c) => c.index > snapIndex);
+    this.forgetConfsUpTo(snapIndex);
     return { firstIndexToKeep: this.log.firstIndex(), snapshot: full };
   }
 
@@ -589,7 +667,7 @@ export class RaftCore {
     this.leaderId = this.id;
     this.resetElection();
     this.prs = new Map();
-    for (const id of this.members()) this.prs.set(id, this.newProgress(id));
+    for (const id of [...this.members(), ...this.fencedIds()]) this.prs.set(id, this.newProgress(id));
     // A no-op of our own term: the only way to commit earlier entries (§5.4.2)
     // and the precondition for membership changes and reads.
     this.log.append([{ index: this.log.lastIndex() + 1, term: this.currentTerm, type: 'noop', data: '' }]);
@@ -717,7 +795,7 @@ export class RaftCore {
       if (truncatedAt !== undefined) this.confs = this.confs.filter((c) => c.index < truncatedAt);
       for (const e of m.entries) {
         if (e.type === 'conf' && (this.confs.length === 0 || this.confs[this.confs.length - 1].index < e.index) && e.index > this.log.offset) {
-          this.confs.push({ index: e.index, membership: parseMembership(e) });
+          this.confs.push(confRecord(e));
         }
       }
       const lastNew = m.index + m.entries.length;
@@ -754,6 +832,8 @@ export class RaftCore {
       this.log.commitTo(snap.meta.index);
       resp.index = this.log.commit;
     } else {
+      // Our committed forced entries are in the snapshot's history: keep their fence.
+      this.forgetConfsUpTo(this.log.commit);
       this.log.restore(snap);
       this.confs = [];
       this.snapshotToInstall = snap;
@@ -965,7 +1045,7 @@ export class RaftCore {
     const entry: Entry = { index: this.log.lastIndex() + 1, term: this.currentTerm, type, data };
     this.log.append([entry]);
     if (type === 'conf') {
-      this.confs.push({ index: entry.index, membership: JSON.parse(data) as Membership });
+      this.confs.push(confRecord(entry));
       this.syncProgressWithMembership();
     }
     this.needBroadcast = true;
@@ -995,7 +1075,37 @@ export class RaftCore {
   protected syncProgressWithMembership(): void {
     const members = new Set(this.members());
     for (const id of members) if (!this.prs.has(id)) this.prs.set(id, this.newProgress(id));
-    for (const id of [...this.prs.keys()]) if (!members.has(id) && id !== this.id) this.prs.delete(id);
+    // Fenced nodes keep their progress: the leader goes on telling them they are out.
+    const fenced = new Set(this.fencedIds());
+    for (const id of [...this.prs.keys()]) if (!members.has(id) && !fenced.has(id) && id !== this.id) this.prs.delete(id);
+  }
+
+  /**
+   * Nodes dropped by a forced configuration (in the log, or compacted) that are
+   * not members again. Usually empty, and then cheap.
+   */
+  protected fencedIds(): NodeId[] {
+    const out = new Set(this.compactedFence);
+    for (const c of this.confs) for (const id of c.removed) out.add(id);
+    if (out.size === 0) return [];
+    for (const id of this.members()) out.delete(id);
+    out.delete(this.id);
+    return [...out];
+  }
+
+  protected isFenced(id: NodeId): boolean {
+    if (id === this.id) return false;
+    let dropped = this.compactedFence.has(id);
+    for (let i = 0; !dropped && i < this.confs.length; i++) dropped = this.confs[i].removed.includes(id);
+    if (!dropped) return false;
+    const m = this.membership;
+    return !m.voters.includes(id) && !m.learners.includes(id);
+  }
+
+  /** Forget conf records up to `index` (compaction), keeping the fence of forced ones. */
+  protected forgetConfsUpTo(index: number): void {
+    for (const c of this.confs) if (c.index <= index) for (const id of c.removed) this.compactedFence.add(id);
+    this.confs = this.confs.filter((c) => c.index > index);
   }
 
   protected newProgress(id: NodeId): Progress {
@@ -1055,12 +1165,13 @@ function cloneMembership(m: Membership): Membership {
   return { voters: [...m.voters], learners: [...m.learners] };
 }
 
-function parseMembership(e: Entry): Membership {
-  const m = JSON.parse(e.data) as Membership;
-  if (!Array.isArray(m.voters) || !Array.isArray(m.learners)) {
+function confRecord(e: Entry): ConfRecord {
+  const d = JSON.parse(e.data) as ConfEntryData;
+  if (!Array.isArray(d.voters) || !Array.isArray(d.learners) || (d.removed !== undefined && !Array.isArray(d.removed))) {
     throw new RaftInvariantError(`conf entry ${e.index} does not hold a membership`);
   }
-  return m;
+  // Only the membership: the forced entry's extra fields must not leak into status or snapshots.
+  return { index: e.index, membership: { voters: d.voters, learners: d.learners }, removed: d.force ? (d.removed ?? []) : [] };
 }
 
 /** The membership after one single-server change, or why the change is invalid. */

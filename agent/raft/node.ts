@@ -325,7 +325,11 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
 
   private applyEntry(e: Entry): void {
     const result = this.kv.apply(e);
-    if (e.type === 'conf') this.appliedMembership = JSON.parse(e.data) as Membership;
+    if (e.type === 'conf') {
+      // Only the membership: a forced entry also carries `force` and `removed`.
+      const d = JSON.parse(e.data) as Membership;
+      this.appliedMembership = { voters: [...d.voters], learners: [...d.learners] };
+    }
     else if (e.type === 'normal' && result?.ok && e.data.includes(PEER_ADDRESS_PREFIX)) this.syncPeerAddressFrom(e);
     const w = this.proposals.get(e.index);
     if (!w) return;
@@ -421,6 +425,15 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
     const rec = this.kv.get(key);
     if (rec) this.setReplicatedPeer(id, rec.value);
     else if (this.replicatedPeers.delete(id) && !(id in this.staticPeers)) this.transport.removePeer(id);
+  }
+
+  /**
+   * An address learned outside the log (a node joining learns its future peers from
+   * the member it joins through): used until the config or the log says otherwise.
+   */
+  learnPeerAddress(id: NodeId, url: string): void {
+    if (id === this.id || id in this.staticPeers || this.replicatedPeers.has(id)) return;
+    this.transport.setPeer(id, url);
   }
 
   private setReplicatedPeer(id: NodeId, url: string): void {
@@ -570,12 +583,19 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
     }
   }
 
-  private waitForEntry(index: number, term: number, deadline: number, what: string): Promise<{ result: KvWriteResult | null; index: number }> {
+  private waitForEntry(
+    index: number,
+    term: number,
+    deadline: number,
+    what: string,
+    onTimeout?: () => StoreError,
+  ): Promise<{ result: KvWriteResult | null; index: number }> {
     // An older waiter at this index belongs to an entry that was just replaced.
     this.proposals.get(index)?.settle(this.droppedError(index));
     return this.waitUntil<{ result: KvWriteResult | null; index: number }>(
       deadline,
-      () => new StoreError('timeout', `${what} (log index ${index}) was not applied within the timeout: outcome unknown; retry with the same requestId or read the key`, this.core.leader),
+      onTimeout ??
+        (() => new StoreError('timeout', `${what} (log index ${index}) was not applied within the timeout: outcome unknown; retry with the same requestId or read the key`, this.core.leader)),
       (done) => {
         const w: ProposalWaiter = { term, settle: done };
         this.proposals.set(index, w);
@@ -704,6 +724,79 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
     }
   }
 
+  /**
+   * Disaster recovery (`cluster force-quorum`), unsafe by design: make `voters`
+   * (the surviving voters, this node among them) the whole voter set, without the
+   * lost ones. This node takes a new term and leads it without an election (see
+   * `RaftCore.forceNewConfiguration`); resolves once the forced configuration is
+   * committed by a majority of `voters`. Afterwards the dropped voters' replicated
+   * addresses are deleted (best effort).
+   *
+   * Run it on ONE survivor: the one whose `logPosition()` is the most up to date
+   * by (lastTerm, lastIndex). Entries committed only by the lost voters are gone.
+   *
+   * Throws StoreError `invalid` for an unusable voter list (nothing changed),
+   * `timeout` when the other survivors did not take the configuration in time
+   * (it stays in the log and may still commit), `dropped` when another leader
+   * replaced it, `stopped` when the node stops meanwhile.
+   */
+  async forceNewConfiguration(voters: NodeId[], opts: { timeoutMs?: number } = {}): Promise<void> {
+    this.assertRunning();
+    const timeout = opts.timeoutMs ?? this.requestTimeoutMs;
+    const deadline = now() + timeout;
+    const before = this.core.membership;
+    const refusal = this.core.forceNewConfiguration(voters);
+    if (refusal) throw refusalError(refusal, this.id);
+    // The core appended the forced conf entry, then a no-op.
+    const index = this.core.lastIndex - 1;
+    const term = this.core.term;
+    const dropped = before.voters.filter((v) => !voters.includes(v));
+    this.log.warn({ node: this.id, term, index, voters, dropped }, 'raft: forcing a new configuration without the lost voters');
+    this.kick();
+    const others = voters.filter((v) => v !== this.id);
+    try {
+      await this.waitForEntry(
+        index,
+        term,
+        deadline,
+        'forced configuration',
+        () =>
+          new StoreError(
+            'timeout',
+            `the forced configuration (voters ${voters.join(', ')}; log index ${index}, term ${term}) was not committed within ${timeout} ms: ` +
+              `check that ${others.join(', ')} ${others.length === 1 ? 'is' : 'are'} running and reachable from ${this.id}, and that ${this.id} had the most up-to-date log of the survivors (compare their logPosition()); ` +
+              `the configuration stays in ${this.id}'s log and may still commit`,
+            this.core.leader,
+          ),
+      );
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'dropped') {
+        throw new StoreError(
+          'dropped',
+          `the forced configuration at log index ${index} was replaced by the log of another leader (now ${this.core.leader || 'none'}): another node took over; check the cluster's membership before forcing again`,
+          this.core.leader,
+        );
+      }
+      throw err;
+    }
+    this.log.warn({ node: this.id, term, index, voters, dropped }, 'raft: forced configuration committed');
+    for (const id of dropped) {
+      if (!this.replicatedPeers.has(id)) continue;
+      // Best effort, as for `remove`: a stale address does no harm.
+      this.delete(`${PEER_ADDRESS_PREFIX}${id}`).catch((err) => this.log.debug({ node: this.id, peer: id, err: String(err) }, 'raft: could not delete the address of a dropped voter'));
+    }
+  }
+
+  /**
+   * Where this node's log ends, and its current term: cheap and local. Among the
+   * survivors of a lost majority, the one with the greatest (lastTerm, lastIndex)
+   * must be the one to `forceNewConfiguration`.
+   */
+  logPosition(): { lastIndex: number; lastTerm: number; term: number } {
+    this.assertRunning();
+    return { lastIndex: this.core.lastIndex, lastTerm: this.core.lastTerm, term: this.core.term };
+  }
+
   /** Hand leadership to voter `to` and wait until it leads. Leader only. */
   async transferLeadership(to: NodeId, opts: { timeoutMs?: number } = {}): Promise<void> {
     this.assertLeader(`transfer leadership to ${to}`);
@@ -764,5 +857,7 @@ function refusalError(r: RaftRefusal, self: NodeId): StoreError {
       return new StoreError('refused', `leader ${self} has not yet committed an entry of its term; retry shortly`, r.leader);
     case 'invalid-membership-change':
       return new StoreError('invalid', `membership change refused: ${r.reason}`, r.leader);
+    case 'invalid-forced-configuration':
+      return new StoreError('invalid', `forced configuration refused on ${self}: ${r.reason}`, r.leader);
   }
 }

@@ -13,7 +13,7 @@ export type EntryType = 'normal' | 'noop' | 'conf';
 
 /**
  * One log entry. `data` is opaque to the core except for `conf` entries, whose
- * data is a JSON-encoded {@link Membership}: the *whole* configuration after the
+ * data is a JSON-encoded {@link ConfEntryData}: the *whole* configuration after the
  * change, so a node can compute its configuration from its log alone.
  */
 export interface Entry {
@@ -31,6 +31,18 @@ export interface Entry {
 export interface Membership {
   voters: NodeId[];
   learners: NodeId[];
+}
+
+/**
+ * The data of a `conf` entry. Entries written by `RaftCore.forceNewConfiguration`
+ * carry `force: true` and the voters they dropped in `removed`: every node
+ * holding such an entry ignores those nodes from then on (they were declared
+ * lost, and must not disrupt the survivors if they come back). Older entries
+ * have neither field, so existing logs read the same.
+ */
+export interface ConfEntryData extends Membership {
+  force?: true;
+  removed?: NodeId[];
 }
 
 /** A single-server membership change, proposed with `RaftCore.proposeMembership`. */
@@ -145,7 +157,9 @@ export type RaftRefusal =
   | { code: 'transfer-in-progress'; leader: NodeId }
   | { code: 'membership-change-pending'; leader: NodeId }
   | { code: 'leader-not-ready'; leader: NodeId }
-  | { code: 'invalid-membership-change'; leader: NodeId; reason: string };
+  | { code: 'invalid-membership-change'; leader: NodeId; reason: string }
+  /** `forceNewConfiguration` was given an unusable voter list (empty, without this node, or naming a non-member). */
+  | { code: 'invalid-forced-configuration'; leader: NodeId; reason: string };
 
 export type ProposeResult = { ok: true; index: number; term: number } | ({ ok: false } & RaftRefusal);
 

@@ -25,6 +25,8 @@ import { HttpTransport, raftPeerRoutes } from './raft/transport.ts';
 import { ClusterState } from './state/cluster-state.ts';
 import type { ClusterConfigRecord, MemberRecord } from './state/records.ts';
 import { makeApiDeps } from './views.ts';
+import { loadPeers, makeAdmin } from './admin.ts';
+import { makeForceQuorum } from './procedures/force-quorum.ts';
 
 const SECRETS_KEY = '/rustydb/secrets';
 
@@ -68,7 +70,9 @@ async function run(cfg: AgentConfig): Promise<number> {
   const kind = selfEntry?.kind ?? 'voter';
   mkdirSync(cfg.agent.stateDir, { recursive: true, mode: 0o700 });
 
-  const peerUrls: Record<string, string> = {};
+  // Addresses a joining node learned from the member it joined through come first; the config wins.
+  const peersFile = join(cfg.agent.stateDir, 'peers.json');
+  const peerUrls: Record<string, string> = loadPeers(peersFile);
   for (const [id, n] of Object.entries(cfg.cluster.nodes)) peerUrls[id] = `http://${n.api}`;
   // Observers follow the Raft log as learners: they see the state but never vote.
   const voters = Object.entries(cfg.cluster.nodes).filter(([, n]) => n.kind !== 'observer').map(([id]) => id);
@@ -83,7 +87,8 @@ async function run(cfg: AgentConfig): Promise<number> {
     transport,
     settings: cfg.cluster.raft,
     peers: peerUrls,
-    bootstrap: voters.length > 0 ? { voters, learners } : { voters: [self] },
+    // A joining node never founds a cluster: it waits until the leader adds it.
+    bootstrap: cfg.cluster.joinExisting ? undefined : voters.length > 0 ? { voters, learners } : { voters: [self] },
     logger: log.child({ part: 'raft' }),
     onFatal: (err) => {
       fatal = err;
@@ -104,7 +109,7 @@ async function run(cfg: AgentConfig): Promise<number> {
     leaseMs: cfg.ha.leaseMs,
     durability: cfg.ha.durability,
   };
-  const seedMembers: MemberRecord[] = Object.entries(cfg.cluster.nodes).map(([id, n]) => {
+  const seedMembers: MemberRecord[] = Object.entries(cfg.cluster.joinExisting ? {} : cfg.cluster.nodes).map(([id, n]) => {
     const [pgHost, pgPort] = n.pg ? splitHostPort(n.pg) : [null, null];
     return { id, kind: n.kind, apiUrl: `http://${n.api}`, pgHost, pgPort, region: n.region, weight: n.weight, tags: n.tags, adminState: 'active' };
   });
@@ -126,8 +131,34 @@ async function run(cfg: AgentConfig): Promise<number> {
     logger: log.child({ part: 'ha' }),
   });
 
-  const app = buildApp(makeApiDeps({ nodeId: self, loop, state, raft, peers, intervalMs }), {
+  const [selfPgHost, selfPgPort] = selfEntry?.pg ? splitHostPort(selfEntry.pg) : kind === 'witness' ? [null, null] : [cfg.cluster.nodeAddress, cfg.engine.port];
+  const admin = makeAdmin({
+    nodeId: self,
+    kind,
+    clusterName: cfg.cluster.clusterName,
+    selfRecord: {
+      id: self,
+      kind,
+      apiUrl: `http://${selfEntry?.api ?? `${cfg.cluster.nodeAddress}:${cfg.api.port}`}`,
+      pgHost: selfPgHost,
+      pgPort: selfPgPort,
+      region: selfEntry?.region ?? 'default',
+      weight: selfEntry?.weight ?? 1,
+      tags: selfEntry?.tags ?? [],
+    },
+    loop,
+    state,
+    raft,
+    peers,
+    peersFile,
+    logger: log.child({ part: 'admin' }),
+  });
+  // Force-quorum probes survivors and lost voters: a slower answer than the HA loop's must not read as "lost".
+  const forceQuorum = makeForceQuorum({ nodeId: self, kind, clusterName: cfg.cluster.clusterName, raft, state, loop, peers: new PeerClient(Math.max(2000, 4 * cfg.cluster.raft.heartbeatIntervalMs)), logger: log.child({ part: 'force-quorum' }) });
+  const app = buildApp(makeApiDeps({ nodeId: self, loop, state, raft, peers, intervalMs, raftTiming: cfg.cluster.raft }), {
     plugins: [raftPeerRoutes(raft), internalRoutes(loop)],
+    admin,
+    forceQuorum,
   });
 
   let stopping = false;

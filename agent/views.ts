@@ -15,6 +15,8 @@ import type { RaftNode } from './raft/node.ts';
 import type { ClusterState, Snapshot } from './state/cluster-state.ts';
 import type { MemberRecord, OperationRecord } from './state/records.ts';
 import type { EngineStatus } from './engine/driver.ts';
+import type { RaftTiming } from './api/config-keys.ts';
+import { readFromFollowers, RuntimeViews } from './runtime-views.ts';
 
 export interface ViewDeps {
   nodeId: string;
@@ -23,10 +25,20 @@ export interface ViewDeps {
   raft: RaftNode;
   peers: PeerClient;
   intervalMs: number;
+  /** This node's [cluster.raft] timings (`config get election_timeout_ms`). */
+  raftTiming: RaftTiming;
 }
 
 export function makeApiDeps(v: ViewDeps): ApiDeps {
   const now = () => performance.now();
+  const runtime = new RuntimeViews({
+    nodeId: v.nodeId,
+    state: v.state,
+    raft: v.raft,
+    raftTiming: v.raftTiming,
+    defaults: () => v.loop.config(),
+    peerTimeoutMs: Math.max(500, v.intervalMs),
+  });
 
   const roleOf = (e: EngineStatus | null, m: MemberRecord | undefined): NodeRole => {
     if (m?.kind === 'witness') return 'witness';
@@ -35,8 +47,11 @@ export function makeApiDeps(v: ViewDeps): ApiDeps {
     return e.inRecovery ? 'replica' : 'primary';
   };
 
-  const memberView = (m: MemberRecord, e: EngineStatus | null, reachable: boolean, primaryFlush: string | null): MemberView => {
+  const memberView = (m: MemberRecord, e: EngineStatus | null, reachable: boolean, primaryFlush: string | null, primaryEngine: EngineStatus | null = null): MemberView => {
     const lag = e?.inRecovery && e.flushLsn && primaryFlush ? Math.max(0, lsnDiff(primaryFlush, e.flushLsn)) : null;
+    // Time lag as the primary measures it; PostgreSQL clears it once an idle standby has caught up.
+    const sample = e?.inRecovery ? primaryEngine?.replicas.find((r) => r.nodeId === m.id) : undefined;
+    const lagMs = sample?.lagMs ?? (sample && lag === 0 ? 0 : null);
     return {
       id: m.id,
       kind: m.kind,
@@ -47,11 +62,12 @@ export function makeApiDeps(v: ViewDeps): ApiDeps {
       flushLsn: e?.flushLsn ?? null,
       replayLsn: e?.replayLsn ?? null,
       lagBytes: lag,
-      lagMs: null,
+      lagMs,
       release: e?.version ?? null,
       region: m.region,
       apiUrl: m.apiUrl,
       pg: m.pgHost && m.pgPort ? `${m.pgHost}:${m.pgPort}` : null,
+      uptimeS: e?.running && e.startedAt ? Math.max(0, Math.round((Date.now() - Date.parse(e.startedAt)) / 1000)) : null,
     };
   };
 
@@ -84,6 +100,7 @@ export function makeApiDeps(v: ViewDeps): ApiDeps {
         lastCycleAt: v.loop.lastCycleAt,
         loopIntervalMs: v.intervalMs,
         hasQuorum: v.raft.leader() !== null,
+        readFromFollowers: readFromFollowers(v.loop.snapshot?.config),
       };
     },
     async clusterView({ consistency }): Promise<ClusterView> {
@@ -91,8 +108,11 @@ export function makeApiDeps(v: ViewDeps): ApiDeps {
       const obs = await observeAll(s);
       const p = s.primary?.value ?? null;
       const primaryFlush = p ? (obs.get(p.node)?.engine.flushLsn ?? null) : null;
-      const members = s.members.map((m) => memberView(m, obs.get(m.id)?.engine ?? null, obs.get(m.id) != null, primaryFlush)).sort((a, b) => (a.id < b.id ? -1 : 1));
-      const voters = s.members.filter((m) => m.kind !== 'observer');
+      // Removed members are tombstones (kept so `node stop` can still find them), not members.
+      const live = s.members.filter((m) => m.adminState !== 'removed');
+      const members = live.map((m) => memberView(m, obs.get(m.id)?.engine ?? null, obs.get(m.id) != null, primaryFlush, p ? (obs.get(p.node)?.engine ?? null) : null)).sort((a, b) => (a.id < b.id ? -1 : 1));
+      // A joining node is a Raft learner until `cluster join` promotes it: it does not count yet.
+      const voters = live.filter((m) => m.kind !== 'observer' && m.adminState !== 'joining');
       const healthy = voters.filter((m) => obs.get(m.id) != null).length;
       const writable = p ? obs.get(p.node)?.writable === true : false;
       const cfg = s.config ?? v.loop.config();
@@ -124,6 +144,9 @@ export function makeApiDeps(v: ViewDeps): ApiDeps {
         ...memberView(me, v.loop.engine, true, null),
         engine: v.loop.engine,
         raft: { term: st.term, role: st.role, leader: st.leader || null, commit: st.commit, applied: st.applied },
+        engineHeld: v.loop.engineHeld(),
+        progress: v.loop.progress,
+        decision: v.loop.lastDecision?.sentence ?? null,
       };
     },
     history: (limit) => v.state.history(limit),
@@ -157,7 +180,8 @@ export function makeApiDeps(v: ViewDeps): ApiDeps {
     },
     async operation(id): Promise<OperationRecord | null> {
       const op = await v.state.operation(id);
-      if (!op || op.state === 'succeeded' || op.state === 'failed') return op;
+      // Node procedures (drain, reinit) record their own outcome; switchovers are judged by the epoch.
+      if (!op || op.state === 'succeeded' || op.state === 'failed' || (op.kind !== 'switchover' && op.kind !== 'failover')) return op;
       // The outcome follows from the replicated state: a newer epoch means it happened.
       const s = await v.state.read('linearizable');
       const from = Number((op.result as { fromEpoch?: number } | null)?.fromEpoch ?? 0);
@@ -172,6 +196,17 @@ export function makeApiDeps(v: ViewDeps): ApiDeps {
         return failed;
       }
       return { ...op, state: 'running', message: v.loop.lastDecision?.sentence ?? op.message };
+    },
+    config: () => runtime.config(),
+    setConfig: (key, value) => runtime.setConfig(key, value),
+    raftInfo: () => runtime.raftInfo(),
+    async clusterHealth() {
+      const s = await v.state.read('linearizable');
+      const observations = await observeAll(s);
+      const p = s.primary?.value ?? null;
+      const primaryFlush = p ? (observations.get(p.node)?.engine.flushLsn ?? null) : null;
+      const members = new Map(s.members.map((m) => [m.id, memberView(m, observations.get(m.id)?.engine ?? null, observations.get(m.id) != null, primaryFlush)]));
+      return runtime.clusterHealth({ snapshot: s, observations, members });
     },
   };
 }

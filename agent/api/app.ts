@@ -6,15 +6,22 @@
  * Layout (Fastify encapsulation):
  *   root ── extra plugins (own paths, limits and error bodies)
  *        └─ control API scope: RDB_ERR_* error handler
- *             ├─ health checks (open)
- *             └─ /v1 scope: `authenticate` hook, then cluster and node routes
+ *             ├─ health checks (open), and the raft-info peer route
+ *             └─ /v1 scope: `authenticate` hook, then cluster, node, config and cluster-health routes
  */
 
+import type { AdminDeps } from '../admin.ts';
+import { adminRoutes } from './routes/admin.ts';
+import type { ForceQuorumDeps } from '../procedures/force-quorum.ts';
+import { forceQuorumRoutes, positionPeerRoute } from './routes/force-quorum.ts';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isStoreError } from '../raft/store.ts';
 import type { ApiDeps } from './deps.ts';
 import { ApiError, fromStoreError, isApiError } from './errors.ts';
+import { raftInfoRoutes } from './raft-info.ts';
 import { clusterRoutes } from './routes/cluster.ts';
+import { configRoutes } from './routes/config.ts';
+import { clusterHealthRoutes } from './routes/health-scores.ts';
 import { healthRoutes } from './routes/health.ts';
 import { nodeRoutes } from './routes/node.ts';
 
@@ -35,6 +42,10 @@ export interface BuildAppOptions {
   authenticate?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** The agent's pino logger; none by default (tests). */
   logger?: FastifyBaseLogger;
+  /** The operator's member and node procedures (join, remove, fence, drain, stop/start, reinit). */
+  admin?: AdminDeps;
+  /** `cluster force-quorum`: this node's position (also as a peer route) and the forced reconfiguration. */
+  forceQuorum?: ForceQuorumDeps;
 }
 
 export function buildApp(deps: ApiDeps, opts: BuildAppOptions = {}): FastifyInstance {
@@ -50,10 +61,17 @@ export function buildApp(deps: ApiDeps, opts: BuildAppOptions = {}): FastifyInst
   app.register(async (api) => {
     api.setErrorHandler(handleError);
     api.register(healthRoutes(deps));
+    // A peer route (agent to agent), beside the HA loop's /internal/v1/*: not behind `authenticate`.
+    if (deps.raftInfo) api.register(raftInfoRoutes(deps.raftInfo.bind(deps)));
+    if (opts.forceQuorum) api.register(positionPeerRoute(opts.forceQuorum));
     api.register(async (v1) => {
       if (opts.authenticate) v1.addHook('onRequest', opts.authenticate);
       v1.register(clusterRoutes(deps));
       v1.register(nodeRoutes(deps));
+      if (opts.admin) v1.register(adminRoutes(opts.admin));
+      if (opts.forceQuorum) v1.register(forceQuorumRoutes(opts.forceQuorum));
+      v1.register(configRoutes(deps));
+      v1.register(clusterHealthRoutes(deps));
     });
   });
 

@@ -11,7 +11,8 @@
  */
 
 import type { AdminState, HistoryRecord, OperationRecord } from '../state/records.ts';
-import type { ClusterView, NodeRole, NodeView } from './wire.ts';
+import type { ClusterHealthView, ClusterView, ConfigSetView, ConfigValueView, ConfigView, NodeRole, NodeView } from './wire.ts';
+import type { RaftInfo } from './raft-info.ts';
 
 /**
  * This node's state as of the HA loop's last cycle. The loop caches it after
@@ -34,6 +35,8 @@ export interface HealthSnapshot {
   lastCycleAt: number;
   loopIntervalMs: number;
   hasQuorum: boolean;
+  /** `read_from_followers` of the cluster config: false makes /replica and /read-only answer 503 on a replica. Absent: true. */
+  readFromFollowers?: boolean;
 }
 
 export interface ApiDeps {
@@ -59,4 +62,20 @@ export interface ApiDeps {
   requestFailover(req: { to: string | null; force: boolean; planned: boolean; requestId: string | null }): Promise<OperationRecord>;
   /** The operation with this id, or null if there is none. */
   operation(id: string): Promise<OperationRecord | null>;
+
+  // Runtime config and cluster health. Optional so that partial fakes in tests
+  // need not provide them; the agent always does (routes are registered only when present).
+
+  /** Every runtime knob with its value and source (`GET /v1/config`). */
+  config?(): Promise<ConfigView>;
+  /**
+   * Validate `key = value` with the shared key table and write it by compare-and-set
+   * (`PUT /v1/config/:key`). Throws ApiError RDB_ERR_INVALID (unknown key, bad value,
+   * broken rule), RDB_ERR_PRECONDITION (read-only key), RDB_ERR_CONFLICT (raced twice).
+   */
+  setConfig?(key: string, value: ConfigValueView): Promise<ConfigSetView>;
+  /** A health score per member (`GET /v1/cluster/health`). */
+  clusterHealth?(): Promise<ClusterHealthView>;
+  /** This node's Raft facts, for the peer route other agents ask (must not block). */
+  raftInfo?(): RaftInfo;
 }

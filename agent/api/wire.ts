@@ -72,6 +72,8 @@ export interface MemberView {
   apiUrl: string;
   /** Where the engine accepts clients, "host:port"; null for a witness. */
   pg: string | null;
+  /** Seconds the member's engine has been running; null when it is not (or for a witness). */
+  uptimeS: number | null;
 }
 
 /** `GET /v1/cluster`. */
@@ -102,6 +104,12 @@ export interface ClusterView {
 export interface NodeView extends MemberView {
   engine: EngineStatus;
   raft: { term: number; role: RaftRole; leader: string | null; commit: number; applied: number };
+  /** The operator stopped the engine (`node stop`); it stays stopped until `node start`. */
+  engineHeld: boolean;
+  /** A long action's progress (a clone: bytes done of total), null when none runs. */
+  progress: { step: string; done: number; total: number } | null;
+  /** What the HA loop decided last, in words. */
+  decision: string | null;
 }
 
 /** `GET /v1/history`: failovers and switchovers, newest first. */
@@ -180,11 +188,11 @@ export const API_ERROR_CODES = [
 ] as const;
 const NODE_ROLES = ['primary', 'replica', 'witness', 'stopped', 'unknown'] as const;
 const MEMBER_KINDS = ['voter', 'observer', 'witness'] as const;
-const ADMIN_STATES = ['active', 'draining', 'drained', 'fenced', 'upgrading', 'removed'] as const;
+const ADMIN_STATES = ['active', 'joining', 'draining', 'drained', 'fenced', 'upgrading', 'removed'] as const;
 const MEMBER_HEALTH = ['healthy', 'unhealthy', 'unreachable'] as const;
 const HA_MODES = ['active_active', 'active_passive'] as const;
 const RAFT_ROLES = ['follower', 'pre-candidate', 'candidate', 'leader'] as const;
-const OPERATION_KINDS = ['switchover', 'failover'] as const;
+const OPERATION_KINDS = ['switchover', 'failover', 'drain', 'reinit', 'force-quorum'] as const;
 const OPERATION_STATES = ['pending', 'running', 'succeeded', 'failed'] as const;
 const CONSISTENCIES = ['linearizable', 'local'] as const;
 
@@ -220,6 +228,7 @@ export const memberViewSchema = closed({
   region: str,
   apiUrl: str,
   pg: strOrNull,
+  uptimeS: numOrNull,
 });
 
 export const clusterViewSchema = closed({
@@ -245,6 +254,7 @@ export const replicaStatusSchema = closed({
   flushLsn: strOrNull,
   replayLsn: strOrNull,
   lagBytes: numOrNull,
+  lagMs: numOrNull,
 });
 
 export const engineStatusSchema = closed({
@@ -260,11 +270,19 @@ export const engineStatusSchema = closed({
   replicas: { type: 'array', items: replicaStatusSchema },
   initialized: bool,
   problem: strOrNull,
+  startedAt: strOrNull,
 });
 
 export const raftViewSchema = closed({ term: int, role: { enum: RAFT_ROLES }, leader: strOrNull, commit: int, applied: int });
 
-export const nodeViewSchema = closed({ ...memberViewSchema.properties, engine: engineStatusSchema, raft: raftViewSchema });
+export const nodeViewSchema = closed({
+  ...memberViewSchema.properties,
+  engine: engineStatusSchema,
+  raft: raftViewSchema,
+  engineHeld: bool,
+  progress: { anyOf: [{ type: 'null' }, closed({ step: str, done: num, total: num })] },
+  decision: strOrNull,
+});
 
 export const historyRecordSchema = closed({
   epoch: int,
@@ -398,4 +416,173 @@ export type WireDriftChecks = [
   Check<Same<(typeof OPERATION_KINDS)[number], OperationRecord['kind']>>,
   Check<Same<(typeof OPERATION_STATES)[number], OperationRecord['state']>>,
   Check<Same<(typeof CONSISTENCIES)[number], Consistency>>,
+];
+
+// ---------------------------------------------------------------------------
+// Runtime config and cluster health (`config show|get|set`, `cluster health`).
+// Kept in one section: the key table itself is agent/api/config-keys.ts.
+
+export const CONFIG_API_PATHS = {
+  config: '/v1/config',
+  /** Route pattern; use {@link configKeyPath} to build a URL. */
+  configKey: '/v1/config/:key',
+  clusterHealth: '/v1/cluster/health',
+} as const;
+
+export function configKeyPath(key: string): string {
+  return `/v1/config/${encodeURIComponent(key)}`;
+}
+
+/**
+ * Where a knob's value comes from: `cluster` the replicated config record
+ * (changed by `config set`), `default` not in the record (the built-in
+ * default), `built-in` fixed by the agent, `rustydb.conf` the `[cluster.raft]`
+ * of the node named by `ConfigView.raftFrom`.
+ */
+export type ConfigSource = 'cluster' | 'default' | 'built-in' | 'rustydb.conf';
+/** A knob's value: a word, a number of milliseconds or a count, or a boolean. */
+export type ConfigValueView = string | number | boolean;
+
+export interface ConfigEntryView {
+  key: string;
+  value: ConfigValueView;
+  source: ConfigSource;
+  /** Can `config set` (PUT /v1/config/:key) change it? */
+  settable: boolean;
+  /** What values are allowed, in words. */
+  allowed: string;
+  description: string;
+}
+
+/** `GET /v1/config`: every runtime knob, in a fixed order. */
+export interface ConfigView {
+  /** Version of the replicated config record the values were read at (0: not written yet). */
+  version: number;
+  /** The node whose [cluster.raft] gave the read-only Raft timings (the leader when it answered). */
+  raftFrom: string;
+  keys: ConfigEntryView[];
+}
+
+/** `PUT /v1/config/:key`: the new value, typed or as a string ("5000", "true", "auto"). */
+export interface ConfigSetBody {
+  value: ConfigValueView;
+}
+
+/** Answer of `PUT /v1/config/:key`. */
+export interface ConfigSetView {
+  key: string;
+  previous: ConfigValueView;
+  value: ConfigValueView;
+  /** False when the knob had this value already (nothing was written). */
+  changed: boolean;
+  config: ConfigView;
+}
+
+export type HealthComponentName = 'agent' | 'engine' | 'role' | 'replication' | 'lag' | 'raft' | 'lease' | 'admin';
+export type NodeHealthStatus = 'healthy' | 'degraded' | 'unhealthy';
+
+/** One part of a node's health score. Components that do not apply to the node (e.g. lag on the primary) are left out. */
+export interface HealthComponentView {
+  name: HealthComponentName;
+  /** Share of the score this component carries, before normalising over the components listed. */
+  weight: number;
+  /** 0 (failing or unknown) to 1 (fine). */
+  value: number;
+  /** weight × value. */
+  points: number;
+  /** What was seen, in one sentence. */
+  detail: string;
+}
+
+export interface NodeHealthView {
+  id: string;
+  kind: MemberKind;
+  role: NodeRole;
+  /** 0–100: the points of the components listed over their weights. */
+  score: number;
+  status: NodeHealthStatus;
+  components: HealthComponentView[];
+  /** The details of the components below 1, worst first: why the score is not 100. */
+  problems: string[];
+}
+
+/** `GET /v1/cluster/health`: a health score per member, computed by the agent that was asked. */
+export interface ClusterHealthView {
+  name: string;
+  epoch: number;
+  primary: string | null;
+  leader: string | null;
+  /** The agent that computed the scores. */
+  computedBy: string;
+  /** The Raft leader whose progress gave the `raft` components (null: no leader answered). */
+  raftFrom: string | null;
+  nodes: NodeHealthView[];
+}
+
+const CONFIG_SOURCES = ['cluster', 'default', 'built-in', 'rustydb.conf'] as const;
+const HEALTH_COMPONENTS = ['agent', 'engine', 'role', 'replication', 'lag', 'raft', 'lease', 'admin'] as const;
+const NODE_HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
+const configValue = { type: ['string', 'number', 'boolean'] } as const;
+
+export const configEntrySchema = closed({
+  key: str,
+  value: configValue,
+  source: { enum: CONFIG_SOURCES },
+  settable: bool,
+  allowed: str,
+  description: str,
+});
+
+export const configViewSchema = closed({ version: int, raftFrom: str, keys: { type: 'array', items: configEntrySchema } });
+
+export const configSetBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['value'],
+  properties: { value: { ...configValue, description: 'a string, number or boolean' } },
+} as const;
+
+/** The key is checked by the route (unknown keys get "did you mean"), not by an enum here. */
+export const configKeyParamsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['key'],
+  properties: { key: { type: 'string', minLength: 1, maxLength: 128 } },
+} as const;
+
+export const configSetViewSchema = closed({ key: str, previous: configValue, value: configValue, changed: bool, config: configViewSchema });
+
+export const healthComponentSchema = closed({ name: { enum: HEALTH_COMPONENTS }, weight: num, value: num, points: num, detail: str });
+
+export const nodeHealthSchema = closed({
+  id: str,
+  kind: { enum: MEMBER_KINDS },
+  role: { enum: NODE_ROLES },
+  score: int,
+  status: { enum: NODE_HEALTH_STATUSES },
+  components: { type: 'array', items: healthComponentSchema },
+  problems: { type: 'array', items: str },
+});
+
+export const clusterHealthSchema = closed({
+  name: str,
+  epoch: int,
+  primary: strOrNull,
+  leader: strOrNull,
+  computedBy: str,
+  raftFrom: strOrNull,
+  nodes: { type: 'array', items: nodeHealthSchema },
+});
+
+export type ConfigHealthDriftChecks = [
+  Check<Same<Props<typeof configEntrySchema>, keyof ConfigEntryView>>,
+  Check<Same<Props<typeof configViewSchema>, keyof ConfigView>>,
+  Check<Same<Props<typeof configSetBodySchema>, keyof ConfigSetBody>>,
+  Check<Same<Props<typeof configSetViewSchema>, keyof ConfigSetView>>,
+  Check<Same<Props<typeof healthComponentSchema>, keyof HealthComponentView>>,
+  Check<Same<Props<typeof nodeHealthSchema>, keyof NodeHealthView>>,
+  Check<Same<Props<typeof clusterHealthSchema>, keyof ClusterHealthView>>,
+  Check<Same<(typeof CONFIG_SOURCES)[number], ConfigSource>>,
+  Check<Same<(typeof HEALTH_COMPONENTS)[number], HealthComponentName>>,
+  Check<Same<(typeof NODE_HEALTH_STATUSES)[number], NodeHealthStatus>>,
 ];

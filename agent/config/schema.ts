@@ -38,6 +38,11 @@ export interface AgentConfig {
     raftPort: number;
     clusterName: string;
     replicationFactor: number;
+    /**
+     * This node joins an existing cluster (`rustydb-admin cluster join`) instead of
+     * founding one: with empty Raft state it waits to be added rather than bootstrapping.
+     */
+    joinExisting: boolean;
     raft: RaftSettings;
     /** The initial members; empty when the node joins an existing cluster instead. */
     nodes: Record<string, NodeEntry>;
@@ -168,7 +173,7 @@ const RAFT_KEYS = Object.keys(RAFT_DEFAULTS).map((field) => field.replace(/[A-Z]
  */
 export const KNOWN_KEYS: Record<string, readonly string[]> = {
   '': ['cluster', 'ha', 'load_balancing', 'engine', 'api', 'tls', 'agent'],
-  cluster: ['enabled', 'node_id', 'node_address', 'raft_port', 'cluster_name', 'replication_factor', 'raft', 'nodes', 'regions'],
+  cluster: ['enabled', 'node_id', 'node_address', 'raft_port', 'cluster_name', 'replication_factor', 'join_existing', 'raft', 'nodes', 'regions'],
   'cluster.raft': RAFT_KEYS,
   'cluster.nodes.*': ['api', 'pg', 'kind', 'region', 'weight', 'tags'],
   'cluster.regions.*': ['priority'],

@@ -97,6 +97,7 @@ export function readCluster(ctx: Ctx, value: unknown): { cluster: AgentConfig['c
       raftPort: r.integer(t, at, 'raft_port', 1, 65535) ?? DEFAULTS.raftPort,
       clusterName: clusterName ?? '',
       replicationFactor: r.integer(t, at, 'replication_factor', 1) ?? DEFAULTS.replicationFactor,
+      joinExisting: r.boolean(t, at, 'join_existing') ?? false,
       raft,
       nodes,
       regions,

@@ -41,6 +41,8 @@ export interface EngineStatus {
   replicas: ReplicaStatus[];
   /** Does a data directory with a cluster exist at all? */
   initialized: boolean;
+  /** When the running server started (ISO time, from pg_postmaster_start_time()); null when not running. */
+  startedAt: string | null;
   /** Why the engine is not running (last start failure), for status output. */
   problem: string | null;
 }
@@ -54,6 +56,8 @@ export interface ReplicaStatus {
   replayLsn: Lsn | null;
   /** Bytes of WAL between the primary's flush position and this standby's flush position. */
   lagBytes: number | null;
+  /** pg_stat_replication.replay_lag in ms; null when the server has no recent sample (idle, or just connected). */
+  lagMs: number | null;
 }
 
 /** Settings the driver needs to run the engine; derived from [engine] and the node identity. */
@@ -89,6 +93,7 @@ export function notRunning(initialized: boolean, problem: string | null): Engine
     replicas: [],
     initialized,
     problem,
+    startedAt: null,
   };
 }
 
@@ -140,6 +145,13 @@ export interface EngineDriver {
   discardPrevious(): Promise<void>;
   /** Primary: set synchronous_standby_names (e.g. `ANY 1 ("n2","n3")`; '' for none) and reload. */
   setSyncStandbys(value: string): Promise<void>;
-  /** Primary: create/drop the physical replication slots for these standbys. */
-  syncSlots(standbys: string[]): Promise<void>;
+  /**
+   * Primary: create/drop the physical replication slots for these standbys. Resolves false when
+   * a slot no longer wanted is still in use (a removed standby still streams): call again later.
+   */
+  syncSlots(standbys: string[]): Promise<boolean>;
+  /** Client sessions connected now (not replication, not the agent's own); 0 when the engine is stopped. */
+  clientSessions(): Promise<number>;
+  /** Terminate every client session (drain's last step); returns how many were asked to end. */
+  terminateClientSessions(): Promise<number>;
 }

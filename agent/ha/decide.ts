@@ -62,6 +62,8 @@ export interface HaInput {
   rewindFailed: boolean;
   /** A long action (failover, clone, rewind) is running: nothing else starts. */
   busy: string | null;
+  /** The operator stopped this node's engine (`node stop`): keep it stopped (kept on local disk). */
+  engineHeld: boolean;
 }
 
 export type HaAction =
@@ -69,6 +71,7 @@ export type HaAction =
   | { kind: 'create-primary-record'; record: PrimaryRecord }
   | { kind: 'init-engine' }
   | { kind: 'start-engine' }
+  | { kind: 'stop-engine'; reason: string }
   | { kind: 'promote'; epoch: number }
   | { kind: 'fence'; reason: string }
   | { kind: 'follow'; primary: string }
@@ -94,6 +97,12 @@ export function decide(i: HaInput): HaDecision {
   const me = i.self.id;
   if (i.self.kind === 'witness') return none(`no action: I am ${me}, a witness (a vote, no engine)`);
   if (i.busy) return none(`busy: ${i.busy}`);
+
+  // 0. The operator stopped this engine: stopping is always safe, quorum or not (even after `cluster remove`).
+  if (i.engineHeld && i.engine.running) {
+    const reason = 'stopping my engine: the operator asked for it (node stop)';
+    return { action: { kind: 'stop-engine', reason }, sentence: reason };
+  }
 
   const runningAsPrimary = i.engine.running && !i.engine.inRecovery;
 
@@ -136,11 +145,31 @@ export function decide(i: HaInput): HaDecision {
     return fence(`${primary.node} is the primary of epoch ${primary.epoch}: stopping my engine, which still runs as a primary`);
   }
 
+  // 3b. Fenced by the operator: the engine stops and stays stopped; never promoted (candidates.ts).
+  const fenced = i.state.members.find((m) => m.id === me)?.adminState === 'fenced';
+  if (fenced && i.engine.running) {
+    return fence(`fenced by the operator: stopping my engine; it stays stopped until \`rustydb-admin node unfence ${me}\``);
+  }
+
   // 4. The leader's duties: failover, switchover, keeping Raft leadership with the primary.
   if (i.raft.isLeader) {
+    // A leader does not watch its own engine: with it stopped on purpose, hand leadership
+    // to a voter that will see the primary down and fail over.
+    if (primary.node === me && (fenced || i.engineHeld)) {
+      const to = i.state.members.find((m) => m.id !== me && m.kind !== 'observer' && m.adminState === 'active')?.id;
+      if (to) {
+        return {
+          action: { kind: 'transfer-leadership', to },
+          sentence: `handing Raft leadership to ${to}: my engine is stopped on purpose and the primary (me) must be replaced`,
+        };
+      }
+    }
     const duty = leaderDuty(i, primary);
     if (duty) return duty;
   }
+
+  if (fenced) return none(`fenced by the operator: my engine stays stopped and I cannot be promoted until \`rustydb-admin node unfence ${me}\``);
+  if (i.engineHeld) return none(`my engine is stopped by the operator: \`rustydb-admin node start ${me}\` starts it`);
 
   // 5. This node's role.
   return primary.node === me ? asPrimary(i, primary) : asStandby(i, primary);

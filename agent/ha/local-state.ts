@@ -2,6 +2,9 @@
  * What one agent must remember about its own engine across restarts and that
  * no other node can tell it: the epoch in which it last ran as primary. After a
  * failover that is what tells it to rewind before following the new primary.
+ * And whether the operator stopped the engine (`node stop`): that must hold
+ * across an agent restart, and even when the node can no longer reach the
+ * cluster (after `cluster remove`), so it lives here and not in the cluster.
  */
 
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
@@ -9,6 +12,8 @@ import { dirname } from 'node:path';
 
 export interface LocalHaState {
   lastPrimaryEpoch: number | null;
+  /** The operator stopped the engine: keep it stopped until `node start`. */
+  engineHeld: boolean;
 }
 
 export class LocalStateFile {
@@ -22,8 +27,9 @@ export class LocalStateFile {
     return { ...this.state };
   }
 
-  /** Durable before it returns: written to a temporary file, fsynced, renamed. */
-  set(next: LocalHaState): void {
+  /** Change some fields; durable before it returns: written to a temporary file, fsynced, renamed. */
+  set(patch: Partial<LocalHaState>): void {
+    const next = { ...this.state, ...patch };
     mkdirSync(dirname(this.path), { recursive: true });
     const tmp = `${this.path}.tmp`;
     const fd = openSync(tmp, 'w', 0o600);
@@ -42,13 +48,15 @@ export class LocalStateFile {
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lastPrimaryEpoch: null };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lastPrimaryEpoch: null, engineHeld: false };
       throw err;
     }
     try {
-      const v = JSON.parse(text) as LocalHaState;
+      const v = JSON.parse(text) as Partial<LocalHaState>;
       if (v.lastPrimaryEpoch !== null && !Number.isInteger(v.lastPrimaryEpoch)) throw new Error('lastPrimaryEpoch is not an integer');
-      return { lastPrimaryEpoch: v.lastPrimaryEpoch };
+      if (v.engineHeld !== undefined && typeof v.engineHeld !== 'boolean') throw new Error('engineHeld is not a boolean');
+      // Files written before engineHeld existed have no such field.
+      return { lastPrimaryEpoch: v.lastPrimaryEpoch ?? null, engineHeld: v.engineHeld ?? false };
     } catch (err) {
       throw new Error(`${path} is corrupt (${(err as Error).message}); if this node's engine is a standby, delete the file and restart the agent`);
     }

@@ -225,6 +225,7 @@ export class HaLoop {
       // A rewind that failed, or one that "succeeded" and still left us unable to stream, calls for a clone.
       rewindFailed: this.rewindFailedEpoch !== null && this.rewindFailedEpoch === (snap?.primary?.value.epoch ?? null),
       busy: this.busy,
+      engineHeld: this.o.local.get().engineHeld,
     });
     this.note(decision);
     try {
@@ -308,8 +309,8 @@ export class HaLoop {
     }
     const want = this.standbyIds(snap).join(',');
     if (want === this.slotsFor) return;
-    await this.driver.syncSlots(want === '' ? [] : want.split(','));
-    this.slotsFor = want;
+    // A slot still in use by a removed standby is dropped on a later cycle.
+    if (await this.driver.syncSlots(want === '' ? [] : want.split(','))) this.slotsFor = want;
   }
 
   /** Members that stream from the primary: everyone with an engine but us. */
@@ -358,13 +359,16 @@ export class HaLoop {
         return;
       }
       case 'init-engine':
-        return this.background('initializing the database', async () => {
+        return void this.background('initializing the database', async () => {
           this.o.local.set({ lastPrimaryEpoch: 1 });
           await d!.init();
           await d!.start();
         });
       case 'start-engine':
-        await d!.start();
+        await this.startUnlessHeld(d!);
+        return;
+      case 'stop-engine':
+        await d!.stop('fast');
         return;
       case 'promote':
         // Remember it first: if we crash right after promoting, we must still know to rewind later.
@@ -381,11 +385,11 @@ export class HaLoop {
       case 'follow': {
         const ep = this.endpoint(snap, a.primary);
         await d!.follow(ep);
-        if (!this.engine.running) await d!.start();
+        if (!this.engine.running) await this.startUnlessHeld(d!);
         return;
       }
       case 'rewind':
-        return this.background(`rewinding onto ${a.primary}`, async () => {
+        return void this.background(`rewinding onto ${a.primary}`, async () => {
           const ep = this.endpoint(snap, a.primary);
           // pg_rewind needs the server down; a stuck standby is stopped cleanly first.
           if ((await d!.status()).running) await d!.stop('fast');
@@ -400,19 +404,22 @@ export class HaLoop {
             throw err;
           }
           this.o.local.set({ lastPrimaryEpoch: null });
-          await d!.start();
+          await this.startUnlessHeld(d!);
         });
       case 'clone':
-        return this.background(`cloning from ${a.primary}`, async () => {
+        return void this.background(`cloning from ${a.primary}`, async () => {
           const ep = this.endpoint(snap, a.primary);
           if ((await d!.status()).running) await d!.stop('fast');
           await d!.clone(ep, {
-            onProgress: (done, total) => this.note({ action: { kind: 'none' }, sentence: `cloning from ${a.primary}: ${Math.round(done / 1024)} of ${Math.round(total / 1024)} kB` }),
+            onProgress: (done, total) => {
+              this.progress = { step: `cloning from ${a.primary}`, done, total };
+              this.note({ action: { kind: 'none' }, sentence: `cloning from ${a.primary}: ${Math.round(done / 1024)} of ${Math.round(total / 1024)} kB` });
+            },
           });
           this.o.local.set({ lastPrimaryEpoch: null });
           this.rewindFailedEpoch = null;
           this.previousToDiscard = true;
-          await d!.start();
+          await this.startUnlessHeld(d!);
         });
       case 'sync-step': {
         const step = a.step;
@@ -435,7 +442,7 @@ export class HaLoop {
         return;
       }
       case 'failover':
-        return this.background(a.reason, async () => {
+        return void this.background(a.reason, async () => {
           const s = snap!;
           const out = await runFailover({
             state: this.o.state,
@@ -464,16 +471,73 @@ export class HaLoop {
     }
   }
 
-  private background(what: string, job: () => Promise<void>): void {
+  private background(what: string, job: () => Promise<void>): Promise<void> {
     this.busy = what;
-    job()
+    this.progress = null;
+    const done = job()
       .catch((err) => {
         this.problem = `${what} failed: ${errText(err)}`;
         this.o.logger.error({ err: errText(err) }, `${what} failed`);
+        throw err;
       })
       .finally(() => {
         this.busy = null;
+        this.progress = null;
       });
+    done.catch(() => {}); // reported above; callers that await it see the error too
+    return done;
+  }
+
+  // ------------------------------------------------------------- operator actions on this node
+
+  /** What a long action is doing now (a clone's bytes), for `node status` and `cluster join`. */
+  progress: { step: string; done: number; total: number } | null = null;
+
+  /** The engine driver, or an error saying why this node has none. */
+  engineDriver(): EngineDriver {
+    if (!this.driver) {
+      throw new Error(this.o.self.kind === 'witness' ? `${this.o.self.id} is a witness: it runs no database` : `${this.o.self.id} has no engine yet (it waits for the cluster's engine credentials)`);
+    }
+    return this.driver;
+  }
+
+  /** Run an operator's long action on the loop's one slot; refused while another runs. */
+  runExclusive(what: string, job: () => Promise<void>): Promise<void> {
+    if (this.busy) throw new BusyError(this.busy);
+    return this.background(what, job);
+  }
+
+  /**
+   * A decision made before the operator's `node stop` may be executed after it:
+   * starting the engine checks the hold again, right before doing it.
+   */
+  private async startUnlessHeld(d: EngineDriver): Promise<void> {
+    if (this.o.local.get().engineHeld) return;
+    await d.start();
+  }
+
+  /** `node stop` / `node start`: keep the engine stopped (durably), or let the loop run it again. */
+  holdEngine(held: boolean): void {
+    this.o.local.set({ engineHeld: held });
+    this.wake();
+  }
+
+  engineHeld(): boolean {
+    return this.o.local.get().engineHeld;
+  }
+
+  /** `node reinit`: stop, clone afresh from the primary (the old data directory kept aside until the copy streams), start. */
+  reinit(primary: PrimaryEndpoint): Promise<void> {
+    const d = this.engineDriver();
+    return this.runExclusive(`reinitializing from ${primary.nodeId}`, async () => {
+      if ((await d.status()).running) await d.stop('fast');
+      await d.clone(primary, { onProgress: (done, total) => (this.progress = { step: `cloning from ${primary.nodeId}`, done, total }) });
+      this.o.local.set({ lastPrimaryEpoch: null });
+      this.rewindFailedEpoch = null;
+      this.previousToDiscard = true;
+      await this.startUnlessHeld(d);
+      this.wake();
+    });
   }
 
   private endpoint(snap: Snapshot | null, id: string): PrimaryEndpoint {
@@ -518,6 +582,14 @@ export class HaLoop {
 
   release(): void {
     this.holdUntil = null;
+  }
+}
+
+/** An operator's action was refused because a long action runs on this node. */
+export class BusyError extends Error {
+  constructor(readonly running: string) {
+    super(`this node is busy ${running}: wait for it to finish, then retry`);
+    this.name = 'BusyError';
   }
 }
 

@@ -16,10 +16,16 @@ export interface SyncSet {
   standbys: string[];
 }
 
-/** Members whose engines stream from the primary and may be synchronous: voters with an engine, not removed. */
+/** Members the operator took out of replication: never counted on to confirm a commit. */
+const OUT_OF_REPLICATION: ReadonlySet<string> = new Set(['removed', 'joining', 'fenced']);
+
+/**
+ * Members whose engines stream from the primary and may be synchronous: voters with an engine,
+ * not removed, fenced or still joining (a joining node is cloning: waiting for it would stall writes).
+ */
 export function databaseStandbys(members: readonly MemberRecord[], primary: string): string[] {
   return members
-    .filter((m) => m.kind === 'voter' && m.id !== primary && m.adminState !== 'removed')
+    .filter((m) => m.kind === 'voter' && m.id !== primary && !OUT_OF_REPLICATION.has(m.adminState))
     .map((m) => m.id)
     .sort();
 }

@@ -85,6 +85,12 @@ export class ClusterState {
     return all.slice(-limit).map((r) => JSON.parse(r.value) as HistoryRecord).reverse();
   }
 
+  /** One member record with its version (for compare-and-set), tombstones included. */
+  async member(id: string): Promise<Versioned<MemberRecord> | null> {
+    const r = await this.store.get(KEY.member(id), { consistency: 'linearizable' });
+    return r ? { value: JSON.parse(r.value) as MemberRecord, version: r.version } : null;
+  }
+
   async putMember(m: MemberRecord): Promise<void> {
     await this.store.put(KEY.member(m.id), JSON.stringify(m));
   }

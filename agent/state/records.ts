@@ -33,7 +33,13 @@ export interface ClusterIdentity {
 }
 
 export type MemberKind = 'voter' | 'observer' | 'witness';
-export type AdminState = 'active' | 'draining' | 'drained' | 'fenced' | 'upgrading' | 'removed';
+/**
+ * What the operator made of a member. `joining`: added as a Raft learner, cloning and catching up
+ * (`cluster join` promotes it). `draining`/`drained`: no new client traffic (health checks 503).
+ * `fenced`: its engine is stopped and it can never be promoted until unfenced. `removed`: a
+ * tombstone kept so the node can still be found (e.g. to stop its engine) after `cluster remove`.
+ */
+export type AdminState = 'active' | 'joining' | 'draining' | 'drained' | 'fenced' | 'upgrading' | 'removed';
 
 export interface MemberRecord {
   id: string;
@@ -67,6 +73,11 @@ export interface ClusterConfigRecord {
    * standbys to keep accepting writes, and the status says so.
    */
   durability: 'strict' | 'available';
+  /**
+   * false: standbys' /replica and /read-only health checks answer 503, so routers
+   * send reads to the primary. Absent (records written before the key existed): true.
+   */
+  readFromFollowers?: boolean;
 }
 
 /** The primary record: who may accept writes, in which epoch. Changes only by compare-and-set. */
@@ -104,7 +115,7 @@ export type OperationState = 'pending' | 'running' | 'succeeded' | 'failed';
 
 export interface OperationRecord {
   id: string;
-  kind: 'switchover' | 'failover';
+  kind: 'switchover' | 'failover' | 'drain' | 'reinit' | 'force-quorum';
   state: OperationState;
   message: string;
   startedAt: string;

@@ -51,6 +51,7 @@ const member: MemberView = {
   region: 'local',
   apiUrl: 'http://127.0.0.1:5433',
   pg: '127.0.0.1:5432',
+  uptimeS: 42,
 };
 
 const clusterView: ClusterView = {
@@ -81,11 +82,15 @@ const nodeView: NodeView = {
     following: null,
     version: '15.18',
     syncStandbyNames: 'ANY 1 ("n2","n3")',
-    replicas: [{ nodeId: 'n2', state: 'streaming', syncState: 'quorum', flushLsn: '0/3000100', replayLsn: '0/3000100', lagBytes: 72 }],
+    replicas: [{ nodeId: 'n2', state: 'streaming', syncState: 'quorum', flushLsn: '0/3000100', replayLsn: '0/3000100', lagBytes: 72, lagMs: null }],
     initialized: true,
     problem: null,
+    startedAt: null,
   },
   raft: { term: 7, role: 'leader', leader: 'n1', commit: 42, applied: 42 },
+  engineHeld: false,
+  progress: null,
+  decision: null,
 };
 
 const historyRecord: HistoryRecord = {

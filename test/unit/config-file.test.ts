@@ -64,6 +64,7 @@ const DEFAULT_CONFIG: AgentConfig = {
     raftPort: 5433,
     clusterName: 'test',
     replicationFactor: 3,
+    joinExisting: false,
     raft: {
       electionTimeoutMs: 5000,
       heartbeatIntervalMs: 1000,
@@ -205,6 +206,7 @@ log_level = "debug"
         raftPort: 6433,
         clusterName: 'prod',
         replicationFactor: 2,
+        joinExisting: false,
         raft: { electionTimeoutMs: 2000, heartbeatIntervalMs: 200, snapshotInterval: 100, maxLogEntries: 1000, retentionLogs: 10, maxInflightMsgs: 16, maxMsgBytes: 4096 },
         nodes: {
           'db-1': { api: '10.0.0.1:6433', pg: '10.0.0.1:6432', kind: 'voter', region: 'eu', weight: 2.5, tags: ['noloadbalance'] },

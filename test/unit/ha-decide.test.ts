@@ -33,6 +33,7 @@ function engine(over: Partial<EngineStatus> = {}): EngineStatus {
     replicas: [],
     initialized: true,
     problem: null,
+    startedAt: null,
     ...over,
   };
 }
@@ -57,13 +58,14 @@ function input(over: Partial<HaInput> = {}): HaInput {
     notStreamingForMs: 0,
     rewindFailed: false,
     busy: null,
+    engineHeld: false,
     ...over,
   };
 }
 
 const streamingReplicas = [
-  { nodeId: 'n2', state: 'streaming', syncState: 'quorum', flushLsn: '0/3000000', replayLsn: '0/3000000', lagBytes: 0 },
-  { nodeId: 'n3', state: 'streaming', syncState: 'quorum', flushLsn: '0/3000000', replayLsn: '0/3000000', lagBytes: 0 },
+  { nodeId: 'n2', state: 'streaming', syncState: 'quorum', flushLsn: '0/3000000', replayLsn: '0/3000000', lagBytes: 0, lagMs: null },
+  { nodeId: 'n3', state: 'streaming', syncState: 'quorum', flushLsn: '0/3000000', replayLsn: '0/3000000', lagBytes: 0, lagMs: null },
 ];
 
 test('a streaming standby of the recorded primary does nothing, and says so', () => {
@@ -221,4 +223,34 @@ test('primary in available mode lowers k only after recording the weaker promise
 test('witness and busy agents take no action', () => {
   assert.match(decide(input({ self: { id: 'w', kind: 'witness' } })).sentence, /witness/);
   assert.match(decide(input({ busy: 'cloning from n1' })).sentence, /busy: cloning from n1/);
+});
+
+test('an engine the operator stopped is stopped, even without a quorum, and stays stopped', () => {
+  const running = decide(input({ engineHeld: true, state: null }));
+  assert.equal(running.action.kind, 'stop-engine');
+  const stopped = decide(input({ engineHeld: true, engine: engine({ running: false, inRecovery: false, streamingFrom: null, following: null }) }));
+  assert.equal(stopped.action.kind, 'none');
+  assert.match(stopped.sentence, /node start n2/);
+});
+
+test('a fenced member stops its engine and does not follow or start it again', () => {
+  const fencedMembers = members.map((m) => (m.id === 'n2' ? { ...m, adminState: 'fenced' as const } : m));
+  const state = { primary: record('n1'), primaryVersion: 3, members: fencedMembers, config, failoverRequest: null };
+  const running = decide(input({ state }));
+  assert.equal(running.action.kind, 'fence');
+  assert.match(running.sentence, /fenced by the operator/);
+  const stopped = decide(input({ state, engine: engine({ running: false, inRecovery: false, streamingFrom: null, following: null }) }));
+  assert.equal(stopped.action.kind, 'none');
+  assert.match(stopped.sentence, /node unfence n2/);
+});
+
+test('a fenced primary that leads Raft stops its engine, then hands leadership away so another node fails over', () => {
+  const fencedMembers = members.map((m) => (m.id === 'n1' ? { ...m, adminState: 'fenced' as const } : m));
+  const state = { primary: record('n1'), primaryVersion: 3, members: fencedMembers, config, failoverRequest: null };
+  const self = { id: 'n1', kind: 'voter' as const };
+  const raft = { isLeader: true, leader: 'n1' };
+  const first = decide(input({ self, raft, state, engine: engine({ running: true, inRecovery: false, streamingFrom: null, following: null }) }));
+  assert.equal(first.action.kind, 'fence');
+  const then = decide(input({ self, raft, state, engine: engine({ running: false, inRecovery: false, streamingFrom: null, following: null }) }));
+  assert.deepEqual(then.action, { kind: 'transfer-leadership', to: 'n2' });
 });

@@ -56,6 +56,8 @@ export function isWritablePrimary(s: HealthSnapshot): boolean {
 export function isServingReplica(s: HealthSnapshot, q: HealthQuery): boolean {
   if (s.role !== 'replica' || !s.engineRunning) return false;
   if (s.tags.includes('noloadbalance') || NOT_SERVING.has(s.adminState)) return false;
+  // `config set read_from_followers false`: routers must send reads to the primary.
+  if (s.readFromFollowers === false) return false;
   if (q.requireStreaming && !s.streaming) return false;
   // Unknown lag fails a lag condition: we cannot show the replica is close enough.
   if (q.maxLagBytes !== null && (s.lagBytes === null || s.lagBytes > q.maxLagBytes)) return false;

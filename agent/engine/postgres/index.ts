@@ -156,8 +156,22 @@ export class PostgresDriver implements EngineDriver {
     return this.exclusive('command-failed', 'setting synchronous_standby_names', () => replication.setSyncStandbys(this.ctx, value));
   }
 
-  syncSlots(standbys: string[]): Promise<void> {
+  syncSlots(standbys: string[]): Promise<boolean> {
     return this.exclusive('command-failed', 'syncing replication slots', () => replication.syncSlots(this.ctx, standbys));
+  }
+
+  async clientSessions(): Promise<number> {
+    if (postmasterPid(this.ctx.settings.dataDir) === null) return 0;
+    const r = await withSession(this.ctx.settings, (c) => c.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity ${CLIENT_SESSIONS}`));
+    return Number(r.rows[0]?.n ?? 0);
+  }
+
+  async terminateClientSessions(): Promise<number> {
+    if (postmasterPid(this.ctx.settings.dataDir) === null) return 0;
+    const r = await withSession(this.ctx.settings, (c) => c.query<{ n: string }>(`SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity ${CLIENT_SESSIONS}`));
+    const n = Number(r.rows[0]?.n ?? 0);
+    if (n > 0) this.ctx.logger.info({ node: this.ctx.settings.nodeId, sessions: n }, 'engine: terminated client sessions (drain)');
+    return n;
   }
 
   /** The replication role, created at the first start as primary. */
@@ -174,6 +188,9 @@ export class PostgresDriver implements EngineDriver {
     }
   }
 }
+
+/** Sessions of clients: not walsenders or background workers, not this agent's own (application_name). */
+const CLIENT_SESSIONS = "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name <> 'rustydb-agent'";
 
 /** Is there a data directory a clone moved aside? */
 export function hasPrevious(dataDir: string): boolean {

@@ -178,11 +178,12 @@ export async function setSyncStandbys(ctx: DriverContext, value: string): Promis
  * Physical slots for exactly these standbys: create the missing ones
  * (reserving WAL from now), drop the others that no standby is using.
  */
-export async function syncSlots(ctx: DriverContext, standbys: string[]): Promise<void> {
+export async function syncSlots(ctx: DriverContext, standbys: string[]): Promise<boolean> {
   const { settings } = ctx;
   const own = slotNameFor(settings.nodeId);
   const want = new Set(standbys.map(slotNameFor).filter((s) => s !== own));
-  await withSession(settings, async (c) => {
+  return withSession(settings, async (c) => {
+    let complete = true;
     const have = (await c.query<{ slot_name: string; active: boolean }>("SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical'")).rows;
     const haveNames = new Set(have.map((s) => s.slot_name));
     for (const slot of want) {
@@ -195,7 +196,11 @@ export async function syncSlots(ctx: DriverContext, standbys: string[]): Promise
       }
     }
     for (const s of have) {
-      if (want.has(s.slot_name) || s.active) continue;
+      if (want.has(s.slot_name)) continue;
+      if (s.active) {
+        complete = false; // dropped once its walsender is gone
+        continue;
+      }
       try {
         await c.query('SELECT pg_drop_replication_slot($1)', [s.slot_name]);
         ctx.logger.info({ node: settings.nodeId, slot: s.slot_name }, 'engine: replication slot dropped');
@@ -203,7 +208,9 @@ export async function syncSlots(ctx: DriverContext, standbys: string[]): Promise
         // Became active meanwhile (55006) or already gone (42704): next call sorts it out.
         const code = (err as { code?: string }).code;
         if (code !== '55006' && code !== '42704') throw err;
+        if (code === '55006') complete = false;
       }
     }
+    return complete;
   });
 }

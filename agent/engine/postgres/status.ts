@@ -51,6 +51,7 @@ interface ServerRow {
   receive_lsn: string | null;
   replay_lsn: string | null;
   checkpoint_tli: number | null;
+  started_epoch: number | null;
 }
 
 interface ReceiverRow {
@@ -65,9 +66,10 @@ interface ReplicaRow {
   flush_lsn: string | null;
   replay_lsn: string | null;
   lag: string | null;
+  lag_ms: string | null;
 }
 
-async function query(c: SqlClient): Promise<Omit<EngineStatus, 'running' | 'initialized' | 'problem'>> {
+async function query(c: SqlClient): Promise<Omit<EngineStatus, 'running' | 'initialized' | 'problem' | 'startedAt'> & { startedAt: string | null }> {
   // One round trip for the server's own state; the CASEs keep primary-only functions off a standby.
   const s = (
     await c.query<ServerRow>(`
@@ -79,13 +81,15 @@ async function query(c: SqlClient): Promise<Omit<EngineStatus, 'running' | 'init
              CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_flush_lsn()::text END AS primary_flush,
              pg_last_wal_receive_lsn()::text AS receive_lsn,
              pg_last_wal_replay_lsn()::text AS replay_lsn,
-             (pg_control_checkpoint()).timeline_id AS checkpoint_tli`)
+             (pg_control_checkpoint()).timeline_id AS checkpoint_tli,
+             EXTRACT(EPOCH FROM pg_postmaster_start_time())::float8 AS started_epoch`)
   ).rows[0];
   if (!s.in_recovery) {
     const replicas = (
       await c.query<ReplicaRow>(`
         SELECT application_name, state, sync_state, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn,
-               pg_wal_lsn_diff(pg_current_wal_flush_lsn(), flush_lsn)::bigint::text AS lag
+               pg_wal_lsn_diff(pg_current_wal_flush_lsn(), flush_lsn)::bigint::text AS lag,
+               round(EXTRACT(EPOCH FROM replay_lag) * 1000)::bigint::text AS lag_ms
           FROM pg_stat_replication
          ORDER BY application_name`)
     ).rows.map(
@@ -96,6 +100,7 @@ async function query(c: SqlClient): Promise<Omit<EngineStatus, 'running' | 'init
         flushLsn: r.flush_lsn,
         replayLsn: r.replay_lsn,
         lagBytes: r.lag === null ? null : Number(r.lag),
+        lagMs: r.lag_ms === null ? null : Number(r.lag_ms),
       }),
     );
     return {
@@ -109,6 +114,7 @@ async function query(c: SqlClient): Promise<Omit<EngineStatus, 'running' | 'init
       version: s.version,
       syncStandbyNames: s.sync_names,
       replicas,
+      startedAt: iso(s.started_epoch),
     };
   }
   const rcv = (await c.query<ReceiverRow>('SELECT status, received_tli FROM pg_stat_wal_receiver')).rows[0];
@@ -123,8 +129,11 @@ async function query(c: SqlClient): Promise<Omit<EngineStatus, 'running' | 'init
     version: s.version,
     syncStandbyNames: s.sync_names,
     replicas: [],
+    startedAt: iso(s.started_epoch),
   };
 }
+
+const iso = (epochS: number | null): string | null => (epochS === null ? null : new Date(Number(epochS) * 1000).toISOString());
 
 /** The engine's status; `problem` is the driver's last start failure, reported when not running. */
 export async function readStatus(settings: EngineSettings, problem: string | null): Promise<EngineStatus> {

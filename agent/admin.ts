@@ -1,0 +1,447 @@
+/**
+ * The operator's procedures on members and on this node, behind the admin
+ * routes (api/routes/admin.ts): join (add, then promote), remove, fence,
+ * drain, stop/start of the engine, reinit. Each checks its preconditions
+ * against the replicated state first and refuses with an `ApiError` that says
+ * what to do instead; none of them leaves a change half-made.
+ *
+ * Membership changes run on the Raft leader; another agent answers with
+ * `LeaderElsewhere` (a 307 to the leader's API). Record changes (fence, drain,
+ * undrain) go through any agent: the store forwards writes to the leader.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ApiError } from './api/errors.ts';
+import type { EngineDriver, PrimaryEndpoint } from './engine/driver.ts';
+import type { HaLoop } from './ha/loop.ts';
+import { BusyError } from './ha/loop.ts';
+import type { PeerClient } from './ha/peers.ts';
+import type { RaftNode } from './raft/node.ts';
+import { StaleRecordError, type ClusterState, type Snapshot } from './state/cluster-state.ts';
+import { KEY, type AdminState, type MemberKind, type MemberRecord, type OperationRecord } from './state/records.ts';
+
+/** The request must run on the Raft leader, which is at `url` (null: no leader known). */
+export class LeaderElsewhere extends Error {
+  constructor(readonly url: string | null) {
+    super(url ? `only the leader can do this; it is at ${url}` : 'no leader is known yet');
+    this.name = 'LeaderElsewhere';
+  }
+}
+
+export interface NewMember {
+  id: string;
+  kind: MemberKind;
+  apiUrl: string;
+  /** "host:port" of the engine; null for a witness. */
+  pg: string | null;
+  region: string;
+  /** The cluster the node was initialized for: it must be this one. */
+  cluster: string;
+}
+
+export interface DrainOptions {
+  timeoutMs: number;
+  terminate: boolean;
+}
+
+/** What `node stop`/`node start` report back. */
+export interface EngineAnswer {
+  node: string;
+  running: boolean;
+  held: boolean;
+  adminState: AdminState | null;
+  message: string;
+}
+
+export interface AdminDeps {
+  addMember(m: NewMember): Promise<{ member: MemberRecord; created: boolean }>;
+  promoteMember(id: string): Promise<MemberRecord>;
+  removeMember(id: string): Promise<MemberRecord>;
+  /** A member record, tombstones (`removed`) included; null if there never was one. */
+  member(id: string): Promise<MemberRecord | null>;
+  fence(id: string): Promise<MemberRecord>;
+  unfence(id: string): Promise<MemberRecord>;
+  undrain(id: string): Promise<MemberRecord>;
+  /** This node: stop taking new clients, wait for sessions to end, then terminate the rest unless told not to. */
+  drain(o: DrainOptions): Promise<OperationRecord>;
+  stopEngine(o: { force: boolean; timeoutMs: number }): Promise<EngineAnswer>;
+  startEngine(o: { timeoutMs: number }): Promise<EngineAnswer>;
+  reinit(): Promise<OperationRecord>;
+  /** This node joins the cluster `clusterAddress` belongs to, as a learner; `cluster join` follows up. */
+  join(o: { clusterAddress: string; kind: MemberKind }): Promise<MemberRecord>;
+}
+
+export interface AdminOptions {
+  nodeId: string;
+  kind: MemberKind;
+  clusterName: string;
+  /** This node's member record as it would be added when joining. */
+  selfRecord: Omit<MemberRecord, 'adminState'>;
+  loop: HaLoop;
+  state: ClusterState;
+  raft: RaftNode;
+  peers: PeerClient;
+  /** Where a joining node keeps the addresses it learned (read again at start-up). */
+  peersFile: string;
+  logger: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+}
+
+const POLL_MS = 250;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const iso = () => new Date().toISOString();
+
+export function makeAdmin(o: AdminOptions): AdminDeps {
+  const me = o.nodeId;
+
+  const read = (): Promise<Snapshot> => o.state.read('linearizable');
+
+  async function mustLead(snap?: Snapshot): Promise<void> {
+    if (o.raft.isLeader()) return;
+    const leader = o.raft.leader()?.id ?? null;
+    if (leader === null) throw new ApiError('RDB_ERR_NO_QUORUM', 'no Raft leader is known right now: retry in a few seconds; if it persists, check that a majority of voters is up');
+    const s = snap ?? (await o.state.read('local'));
+    const url = s.members.find((m) => m.id === leader)?.apiUrl ?? null;
+    throw new LeaderElsewhere(url);
+  }
+
+  async function getMember(id: string): Promise<{ value: MemberRecord; version: number }> {
+    const m = await o.state.member(id);
+    if (!m || m.value.adminState === 'removed') {
+      throw new ApiError('RDB_ERR_NOT_FOUND', `${id} is not a member of this cluster: \`rustydb-admin cluster status\` lists the members`, { node: id });
+    }
+    return m;
+  }
+
+  /** Compare-and-set of a member's admin state; `from` lists the states it may change from. */
+  async function changeState(id: string, to: AdminState, from: AdminState[], verb: string): Promise<MemberRecord> {
+    for (let attempt = 0; ; attempt++) {
+      const m = await getMember(id);
+      if (m.value.adminState === to) return m.value;
+      if (!from.includes(m.value.adminState)) {
+        throw new ApiError('RDB_ERR_PRECONDITION', `cannot ${verb} ${id}: it is ${m.value.adminState}${hintFor(id, m.value.adminState)}`, { node: id, adminState: m.value.adminState });
+      }
+      const next = { ...m.value, adminState: to };
+      try {
+        await o.state.replace(KEY.member(id), next, m.version);
+        o.logger.info({ member: id, from: m.value.adminState, to }, `member ${id}: ${m.value.adminState} -> ${to} (${verb})`);
+        return next;
+      } catch (err) {
+        if (!(err instanceof StaleRecordError) || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  function opRecord(kind: OperationRecord['kind'], message: string): OperationRecord {
+    return { id: `${kind}-${me}-${randomUUID().slice(0, 8)}`, kind, state: 'running', message, startedAt: iso(), finishedAt: null, result: { node: me } };
+  }
+
+  async function finish(op: OperationRecord, ok: boolean, message: string, result: Record<string, unknown> = {}): Promise<void> {
+    const done: OperationRecord = { ...op, state: ok ? 'succeeded' : 'failed', message, finishedAt: iso(), result: { ...op.result, ...result } };
+    // The outcome must reach the record; a lost quorum is retried for a while.
+    for (let i = 0; i < 20; i++) {
+      try {
+        await o.state.putOperation(done);
+        return;
+      } catch {
+        await sleep(500);
+      }
+    }
+    o.logger.warn({ op: op.id }, `could not record the outcome of ${op.id}: ${message}`);
+  }
+
+  function primaryEndpoint(s: Snapshot): PrimaryEndpoint {
+    const p = s.primary?.value;
+    const m = p ? s.members.find((x) => x.id === p.node) : undefined;
+    if (!p || !m?.pgHost || !m.pgPort) throw new ApiError('RDB_ERR_PRECONDITION', 'there is no primary to copy from right now: check `rustydb-admin cluster status`, then retry');
+    return { nodeId: m.id, host: m.pgHost, port: m.pgPort };
+  }
+
+  function driver(): EngineDriver {
+    try {
+      return o.loop.engineDriver();
+    } catch (err) {
+      throw new ApiError('RDB_ERR_PRECONDITION', (err as Error).message);
+    }
+  }
+
+  async function waitEngine(running: boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    const d = driver();
+    while (performance.now() < deadline) {
+      if ((await d.status().catch(() => null))?.running === running) return true;
+      await sleep(POLL_MS);
+    }
+    return false;
+  }
+
+  return {
+    async addMember(n) {
+      const s = await read();
+      await mustLead(s);
+      const name = s.identity?.name ?? '';
+      if (n.cluster !== name) {
+        throw new ApiError('RDB_ERR_PRECONDITION', `${n.id} was initialized for cluster "${n.cluster}" but this is cluster "${name}": use an address of the right cluster, or re-run \`node init --cluster ${name} --force\` on ${n.id}`);
+      }
+      const have = await o.state.member(n.id);
+      const [pgHost, pgPort] = n.pg ? splitHostPort(n.pg) : [null, null];
+      const rec: MemberRecord = { id: n.id, kind: n.kind, apiUrl: n.apiUrl, pgHost, pgPort, region: n.region, weight: 1, tags: [], adminState: 'joining' };
+      let created = false;
+      if (have && have.value.adminState !== 'removed') {
+        const same = have.value.apiUrl === n.apiUrl && have.value.kind === n.kind;
+        if (!same) {
+          throw new ApiError('RDB_ERR_CONFLICT', `another node is already member ${n.id} (${have.value.kind} at ${have.value.apiUrl}): pick another --node-id, or remove it first with \`rustydb-admin cluster remove ${n.id}\``, { node: n.id });
+        }
+      } else {
+        await o.state.replace(KEY.member(n.id), rec, have?.version ?? 0);
+        created = true;
+      }
+      const raftMembers = o.raft.status().membership;
+      if (!raftMembers.voters.includes(n.id) && !raftMembers.learners.includes(n.id)) {
+        await o.raft.addMember(n.id, n.apiUrl, { timeoutMs: 10_000 });
+      }
+      o.logger.info({ member: n.id, kind: n.kind, api: n.apiUrl }, `member ${n.id} added as a learner (joining)`);
+      return { member: created ? rec : have!.value, created };
+    },
+
+    async promoteMember(id) {
+      const s = await read();
+      await mustLead(s);
+      const m = await getMember(id);
+      if (m.value.adminState !== 'joining') return m.value;
+      if (m.value.kind !== 'witness') {
+        const obs = await o.peers.observe(m.value.apiUrl).catch(() => null);
+        const streaming = obs !== null && obs.engine.running && obs.engine.inRecovery && obs.engine.streamingFrom !== null;
+        if (!streaming) {
+          throw new ApiError('RDB_ERR_PRECONDITION', `${id} is not streaming from the primary yet (${obs === null ? 'its agent does not answer' : obs.engine.running ? 'not streaming' : 'engine not running'}): wait for its clone to finish, then retry`, { node: id });
+        }
+      }
+      if (m.value.kind !== 'observer' && !o.raft.status().membership.voters.includes(id)) {
+        await o.raft.promote(id, { timeoutMs: 30_000 });
+      }
+      return changeState(id, 'active', ['joining'], 'promote');
+    },
+
+    async removeMember(id) {
+      const s = await read();
+      await mustLead(s);
+      const m = await getMember(id);
+      const p = s.primary?.value;
+      if (p?.node === id) {
+        throw new ApiError('RDB_ERR_PRECONDITION', `${id} is the primary of epoch ${p.epoch}: switch over first (\`rustydb-admin cluster failover\`), then remove it`, { node: id });
+      }
+      const raftVoters = o.raft.status().membership.voters;
+      if (raftVoters.includes(id)) {
+        const remaining = raftVoters.filter((v) => v !== id);
+        if (remaining.length === 0) throw new ApiError('RDB_ERR_PRECONDITION', `${id} is the last voter: removing it would leave no cluster`);
+        const byId = new Map(s.members.map((x) => [x.id, x]));
+        const reach = await Promise.all(
+          remaining.map(async (v) => (v === me ? true : (await o.peers.observe(byId.get(v)?.apiUrl ?? '').catch(() => null)) !== null)),
+        );
+        const up = reach.filter(Boolean).length;
+        const need = Math.floor(remaining.length / 2) + 1;
+        if (up < need) {
+          const down = remaining.filter((_, i) => !reach[i]);
+          throw new ApiError(
+            'RDB_ERR_PRECONDITION',
+            `removing ${id} would leave ${up} of ${remaining.length} voters reachable, fewer than the ${need} a quorum needs (unreachable: ${down.join(', ')}): bring them back first`,
+            { node: id, unreachable: down },
+          );
+        }
+      }
+      if (id === me) {
+        // The leader does not remove itself: hand leadership to the primary's node and let it do it.
+        const to = p && p.node !== me && raftVoters.includes(p.node) ? p.node : raftVoters.find((v) => v !== me);
+        if (to) await o.raft.transferLeadership(to, { timeoutMs: 10_000 });
+        await mustLead();
+      }
+      // Tombstone first: the primary drops the node's slot and never waits for it as a synchronous standby.
+      const gone = await changeState(id, 'removed', ['active', 'joining', 'draining', 'drained', 'fenced', 'upgrading'], 'remove');
+      const rm = o.raft.status().membership;
+      if (rm.voters.includes(id) || rm.learners.includes(id)) await o.raft.remove(id, { timeoutMs: 10_000 });
+      o.logger.info({ member: id }, `member ${id} removed`);
+      return { ...gone, adminState: m.value.adminState === 'removed' ? 'removed' : gone.adminState };
+    },
+
+    async member(id) {
+      return (await o.state.member(id))?.value ?? null;
+    },
+
+    fence: (id) => changeState(id, 'fenced', ['active', 'draining', 'drained', 'upgrading'], 'fence'),
+    unfence: (id) => changeState(id, 'active', ['fenced'], 'unfence'),
+    undrain: (id) => changeState(id, 'active', ['draining', 'drained'], 'undrain'),
+
+    async drain(d) {
+      const s = await read();
+      const mine = await getMember(me);
+      if (s.primary?.value.node === me) {
+        throw new ApiError('RDB_ERR_PRECONDITION', `${me} is the primary: switch over first (\`rustydb-admin node drain ${me} --switchover\` does both)`, { node: me });
+      }
+      if (mine.value.adminState === 'drained') {
+        const op = { ...opRecord('drain', `${me} is already drained`), state: 'succeeded' as const, finishedAt: iso() };
+        await o.state.putOperation(op);
+        return op;
+      }
+      await changeState(me, 'draining', ['active', 'draining'], 'drain');
+      const op = opRecord('drain', `draining ${me}: waiting up to ${d.timeoutMs} ms for client sessions to end`);
+      await o.state.putOperation(op);
+      void (async () => {
+        const dr = driver();
+        const atStart = await dr.clientSessions().catch(() => 0);
+        const deadline = performance.now() + d.timeoutMs;
+        let left = atStart;
+        while (left > 0 && performance.now() < deadline) {
+          await sleep(POLL_MS);
+          left = await dr.clientSessions().catch(() => left);
+        }
+        let terminated = 0;
+        if (left > 0 && d.terminate) {
+          terminated = await dr.terminateClientSessions().catch(() => 0);
+          left = 0;
+        }
+        if (left > 0) {
+          await finish(op, false, `${left} client session(s) still connected to ${me} after ${d.timeoutMs} ms and left alone (--no-terminate); ${me} stays draining: wait and drain again, or drain without --no-terminate`, { sessionsAtStart: atStart, terminated, remaining: left });
+          return;
+        }
+        await changeState(me, 'drained', ['draining'], 'drain');
+        await finish(op, true, `${me} is drained (${atStart} session(s) at the start, ${terminated} terminated)`, { sessionsAtStart: atStart, terminated, remaining: 0 });
+      })().catch((err) => finish(op, false, `drain of ${me} failed: ${(err as Error).message}`));
+      return op;
+    },
+
+    async stopEngine({ force, timeoutMs }) {
+      const snap = await o.state.read('linearizable').catch(() => o.loop.snapshot);
+      const isPrimary = snap?.primary?.value.node === me && o.loop.engine.running && !o.loop.engine.inRecovery;
+      if (isPrimary && !force) {
+        throw new ApiError('RDB_ERR_PRECONDITION', `${me} is the primary: switch over first (\`rustydb-admin cluster failover\`), or stop it anyway with --force (the cluster fails over after its failover timeout)`, { node: me });
+      }
+      o.loop.holdEngine(true);
+      const stopped = await waitEngine(false, timeoutMs);
+      const adminState = snap?.members.find((m) => m.id === me)?.adminState ?? null;
+      if (!stopped) throw new ApiError('RDB_ERR_UNAVAILABLE', `${me}'s engine did not stop within ${timeoutMs} ms; it stays held and the agent keeps trying: check the agent log`, { node: me });
+      return { node: me, running: false, held: true, adminState, message: `${me}'s engine is stopped and stays stopped until \`rustydb-admin node start ${me}\`` };
+    },
+
+    async startEngine({ timeoutMs }) {
+      const mine = await o.state.member(me);
+      if (mine?.value.adminState === 'removed') {
+        throw new ApiError('RDB_ERR_PRECONDITION', `${me} was removed from the cluster: its engine is not started again; join it anew with \`rustydb-admin cluster join\``, { node: me });
+      }
+      if (mine?.value.adminState === 'fenced') {
+        throw new ApiError('RDB_ERR_PRECONDITION', `${me} is fenced: unfence it first (\`rustydb-admin node unfence ${me}\`)`, { node: me });
+      }
+      const wasHeld = o.loop.engineHeld();
+      const wasDrained = mine?.value.adminState === 'draining' || mine?.value.adminState === 'drained';
+      if (wasHeld) o.loop.holdEngine(false);
+      if (wasDrained) await changeState(me, 'active', ['draining', 'drained'], 'start');
+      if (o.kind === 'witness') return { node: me, running: false, held: false, adminState: 'active', message: `${me} is a witness: no engine to start` };
+      const running = await waitEngine(true, timeoutMs);
+      if (!running) throw new ApiError('RDB_ERR_UNAVAILABLE', `${me}'s engine did not start within ${timeoutMs} ms: \`rustydb-admin node status ${me}\` and the agent log say why`, { node: me });
+      const what = !wasHeld && !wasDrained ? 'was already in service' : `is back in service (${[wasHeld ? 'engine started' : '', wasDrained ? 'drain ended' : ''].filter(Boolean).join(', ')})`;
+      return { node: me, running: true, held: false, adminState: 'active', message: `${me} ${what}` };
+    },
+
+    async reinit() {
+      const s = await read();
+      await getMember(me);
+      if (s.primary?.value.node === me) {
+        throw new ApiError('RDB_ERR_PRECONDITION', `${me} is the primary: it cannot copy from itself; switch over first (\`rustydb-admin cluster failover\`), then reinit it`, { node: me });
+      }
+      const ep = primaryEndpoint(s);
+      const op = opRecord('reinit', `reinitializing ${me} from ${ep.nodeId}`);
+      let job: Promise<void>;
+      try {
+        job = o.loop.reinit(ep);
+      } catch (err) {
+        if (err instanceof BusyError) throw new ApiError('RDB_ERR_CONFLICT', `${me} is busy ${err.running}: wait for it to finish, then retry`, { node: me });
+        throw err;
+      }
+      await o.state.putOperation(op);
+      job.then(
+        () => finish(op, true, `${me} was copied afresh from ${ep.nodeId} and runs as its standby`),
+        (err) => finish(op, false, `reinit of ${me} failed: ${(err as Error).message}`),
+      );
+      return op;
+    },
+
+    async join({ clusterAddress, kind }) {
+      const base = clusterAddress.includes('://') ? clusterAddress.replace(/\/+$/, '') : `http://${clusterAddress}`;
+      const membership = o.raft.status().appliedMembership;
+      if (membership.voters.includes(me) || membership.learners.includes(me)) {
+        const m = await o.state.member(me).catch(() => null);
+        if (m) return m.value;
+      }
+      let cluster: { name: string; members: { id: string; apiUrl: string }[] };
+      try {
+        const res = await fetch(`${base}/v1/cluster`, { signal: AbortSignal.timeout(5000), headers: { accept: 'application/json' } });
+        if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+        cluster = (await res.json()) as typeof cluster;
+      } catch (err) {
+        throw new ApiError('RDB_ERR_UNAVAILABLE', `cannot read the cluster at ${base} (${(err as Error).message}): check the --cluster-address and that its agent runs`);
+      }
+      if (cluster.name === '') {
+        throw new ApiError('RDB_ERR_UNAVAILABLE', `the cluster at ${base} is still starting (its first leader has not recorded the cluster yet): retry shortly`);
+      }
+      if (cluster.name !== o.clusterName) {
+        throw new ApiError('RDB_ERR_PRECONDITION', `${base} belongs to cluster "${cluster.name}" but ${me} was initialized for "${o.clusterName}": use an address of cluster "${o.clusterName}"`);
+      }
+      const peers: Record<string, string> = {};
+      for (const m of cluster.members) if (m.id !== me) peers[m.id] = m.apiUrl;
+      savePeers(o.peersFile, peers);
+      for (const [id, url] of Object.entries(peers)) o.raft.learnPeerAddress(id, url);
+      const self = o.selfRecord;
+      const body = { id: me, kind, api_url: self.apiUrl, pg: self.pgHost && self.pgPort ? `${self.pgHost}:${self.pgPort}` : null, region: self.region, cluster: o.clusterName };
+      let res: Response;
+      try {
+        // fetch follows the 307 to the leader and sends the body again.
+        res = await fetch(`${base}/v1/members`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(20_000) });
+      } catch (err) {
+        throw new ApiError('RDB_ERR_UNAVAILABLE', `cannot reach ${base} to join (${(err as Error).message}): retry; joining again is safe`);
+      }
+      const answer = (await res.json().catch(() => null)) as { member?: MemberRecord; error?: { code: string; message: string } } | null;
+      if (!res.ok || !answer?.member) {
+        const code = (answer?.error?.code ?? 'RDB_ERR_UNAVAILABLE') as ConstructorParameters<typeof ApiError>[0];
+        throw new ApiError(code, `the cluster refused ${me}: ${answer?.error?.message ?? `HTTP ${res.status}`}`);
+      }
+      o.loop.wake();
+      return answer.member;
+    },
+  };
+}
+
+function hintFor(id: string, state: AdminState): string {
+  switch (state) {
+    case 'fenced':
+      return ` (unfence it first: \`rustydb-admin node unfence ${id}\`)`;
+    case 'joining':
+      return ' (it is still joining: wait for `cluster join` to finish)';
+    case 'removed':
+      return ' (it was removed from the cluster)';
+    default:
+      return '';
+  }
+}
+
+function splitHostPort(hp: string): [string, number] {
+  const i = hp.lastIndexOf(':');
+  return [hp.slice(0, i), Number(hp.slice(i + 1))];
+}
+
+/** Addresses a joining node learned from the member it joined through, kept for restarts. */
+export function loadPeers(file: string): Record<string, string> {
+  try {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  } catch {
+    // none yet
+  }
+  return {};
+}
+
+function savePeers(file: string, peers: Record<string, string>): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, JSON.stringify(peers, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, file);
+}

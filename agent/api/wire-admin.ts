@@ -1,0 +1,207 @@
+/**
+ * Wire format of the operator's member and node procedures (join, remove,
+ * fence, drain, stop/start, reinit): paths, request/response types and their
+ * JSON schemas, shared by the agent's admin routes and the CLI. Like wire.ts it
+ * imports nothing at run time.
+ *
+ * `/v1/members/...` routes act on the cluster (any agent takes them; membership
+ * changes answer 307 to the Raft leader). `/v1/node/...` routes act on the agent
+ * that receives them: the CLI sends them to the node's own API URL.
+ */
+
+import type { AdminState, MemberKind, MemberRecord } from '../state/records.ts';
+import type { RaftRole } from './wire.ts';
+
+export const ADMIN_PATHS = {
+  members: '/v1/members',
+  /** Route patterns; use {@link memberPath} to build URLs. */
+  member: '/v1/members/:id',
+  promote: '/v1/members/:id/promote',
+  fence: '/v1/members/:id/fence',
+  unfence: '/v1/members/:id/unfence',
+  undrain: '/v1/members/:id/undrain',
+  nodeDrain: '/v1/node/drain',
+  nodeStop: '/v1/node/stop',
+  nodeStart: '/v1/node/start',
+  nodeReinit: '/v1/node/reinit',
+  nodeJoin: '/v1/node/join',
+} as const;
+
+export type MemberAction = 'promote' | 'fence' | 'unfence' | 'undrain';
+
+export function memberPath(id: string, action?: MemberAction): string {
+  return `/v1/members/${encodeURIComponent(id)}${action ? `/${action}` : ''}`;
+}
+
+/** `POST /v1/members`: add a node as a learner (`joining`). */
+export interface AddMemberBody {
+  id: string;
+  kind: MemberKind;
+  api_url: string;
+  /** "host:port" of its engine; null for a witness. */
+  pg: string | null;
+  region?: string;
+  /** The cluster name the node was initialized for. */
+  cluster: string;
+}
+
+/** Answer of member routes. */
+export interface MemberAnswer {
+  member: MemberRecord;
+  /** `POST /v1/members` only: false when the member already existed (a repeated join). */
+  created?: boolean;
+}
+
+export interface DrainBody {
+  timeout_ms?: number;
+  /** Terminate sessions left at the timeout (default true). */
+  terminate?: boolean;
+}
+
+export interface StopBody {
+  /** Stop even the primary (the cluster then fails over). */
+  force?: boolean;
+  timeout_ms?: number;
+}
+
+export interface StartBody {
+  timeout_ms?: number;
+}
+
+export interface JoinBody {
+  cluster_address: string;
+  kind?: MemberKind;
+}
+
+/** `POST /v1/node/stop` and `/v1/node/start`. */
+export interface EngineAnswerView {
+  node: string;
+  running: boolean;
+  held: boolean;
+  adminState: AdminState | null;
+  message: string;
+}
+
+// ---------------------------------------------------------------------------
+// Schemas
+
+const MEMBER_KINDS = ['voter', 'observer', 'witness'] as const;
+const ADMIN_STATES = ['active', 'joining', 'draining', 'drained', 'fenced', 'upgrading', 'removed'] as const;
+const str = { type: 'string' } as const;
+const strOrNull = { type: ['string', 'null'] } as const;
+const bool = { type: 'boolean' } as const;
+const NODE_ID = { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,62}$' } as const;
+const timeoutMs = { type: 'integer', minimum: 100, maximum: 86_400_000 } as const;
+
+function closed<P extends Record<string, object>>(properties: P, required: string[] = Object.keys(properties)) {
+  return { type: 'object', additionalProperties: false, required, properties } as const;
+}
+
+export const memberRecordSchema = closed({
+  id: str,
+  kind: { enum: MEMBER_KINDS },
+  apiUrl: str,
+  pgHost: strOrNull,
+  pgPort: { type: ['integer', 'null'] },
+  region: str,
+  weight: { type: 'number' },
+  tags: { type: 'array', items: str },
+  adminState: { enum: ADMIN_STATES },
+});
+
+export const memberAnswerSchema = closed({ member: memberRecordSchema, created: bool }, ['member']);
+export const memberParamsSchema = closed({ id: NODE_ID });
+
+export const addMemberBodySchema = closed(
+  {
+    id: NODE_ID,
+    kind: { enum: MEMBER_KINDS },
+    api_url: { type: 'string', pattern: '^https?://', maxLength: 300 },
+    pg: { type: ['string', 'null'], pattern: '^[^\\s]+:[0-9]{1,5}$', maxLength: 300 },
+    region: { type: 'string', maxLength: 100 },
+    cluster: { type: 'string', maxLength: 100 },
+  },
+  ['id', 'kind', 'api_url', 'pg', 'cluster'],
+);
+
+export const drainBodySchema = closed({ timeout_ms: timeoutMs, terminate: bool }, []);
+export const stopBodySchema = closed({ force: bool, timeout_ms: timeoutMs }, []);
+export const startBodySchema = closed({ timeout_ms: timeoutMs }, []);
+export const joinBodySchema = closed({ cluster_address: { type: 'string', minLength: 1, maxLength: 300 }, kind: { enum: MEMBER_KINDS } }, ['cluster_address']);
+
+export const engineAnswerSchema = closed({ node: str, running: bool, held: bool, adminState: { anyOf: [{ type: 'null' }, { enum: ADMIN_STATES }] }, message: str });
+
+// ---------------------------------------------------------------------------
+// Force-quorum (`cluster force-quorum`): disaster recovery after a majority of
+// voters is lost for good. Both routes act on the agent that receives them.
+
+export const FORCE_QUORUM_PATHS = {
+  /** Where this node's Raft log and engine WAL end: cheap, local, no quorum needed. */
+  position: '/v1/node/position',
+  /** Run on the survivor with the most up-to-date Raft log (the CLI picks it). */
+  forceQuorum: '/v1/node/force-quorum',
+  /** The same answer as `position`, as a peer route (agent to agent, no token, like /internal/v1/*). */
+  peerPosition: '/internal/v1/position',
+} as const;
+
+/** `GET /v1/node/position`: what the operator compares survivors by. */
+export interface NodePositionView {
+  node: string;
+  kind: MemberKind;
+  /** The cluster this agent was configured for. */
+  clusterName: string;
+  /** `RaftNode.logPosition()`, plus the node's role and its latest (possibly uncommitted) configuration. */
+  raft: { lastIndex: number; lastTerm: number; term: number; role: RaftRole; leader: string | null; voters: string[]; learners: string[] };
+  /** The engine as the HA loop last saw it; `flushLsn` is null when it is not running. */
+  engine: { running: boolean; inRecovery: boolean; initialized: boolean; flushLsn: string | null; timeline: number | null };
+  /** The last primary record this node saw (null: none yet). */
+  epoch: number | null;
+  primary: string | null;
+}
+
+/** `POST /v1/node/force-quorum`: the plan the operator confirmed; the agent re-checks every part of it. */
+export interface ForceQuorumBody {
+  /** The cluster name (the operator typed it): a request that reached another cluster's agent is refused. */
+  cluster: string;
+  /** The surviving voters (and witnesses): the whole new voter set, the receiving node among them. */
+  voters: string[];
+  /** The voters being dropped, as the operator saw them. */
+  dropped: string[];
+  /** The survivor the plan makes primary. */
+  primary: string;
+  /** Idempotency key: a retry with the same id finishes or returns the first run; never forces twice. */
+  request_id: string;
+}
+
+const RAFT_ROLES = ['follower', 'pre-candidate', 'candidate', 'leader'] as const;
+const int = { type: 'integer' } as const;
+const ids = { type: 'array', items: str } as const;
+
+export const nodePositionSchema = closed({
+  node: str,
+  kind: { enum: MEMBER_KINDS },
+  clusterName: str,
+  raft: closed({ lastIndex: int, lastTerm: int, term: int, role: { enum: RAFT_ROLES }, leader: strOrNull, voters: ids, learners: ids }),
+  engine: closed({ running: bool, inRecovery: bool, initialized: bool, flushLsn: strOrNull, timeline: { type: ['integer', 'null'] } }),
+  epoch: { type: ['integer', 'null'] },
+  primary: strOrNull,
+});
+
+export const forceQuorumBodySchema = closed({
+  cluster: { type: 'string', minLength: 1, maxLength: 100 },
+  voters: { type: 'array', items: NODE_ID, minItems: 1, maxItems: 100, uniqueItems: true },
+  dropped: { type: 'array', items: NODE_ID, minItems: 1, maxItems: 100, uniqueItems: true },
+  primary: NODE_ID,
+  request_id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,100}$', description: '1 to 100 letters, digits, _ or -' },
+});
+
+type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type KeysOf<S> = S extends { properties: infer P } ? keyof P : never;
+type Must<T extends true> = T;
+/** Fails to compile when a force-quorum type and its schema list different fields. */
+export type ForceQuorumDriftChecks = [
+  Must<SameKeys<KeysOf<typeof nodePositionSchema>, keyof NodePositionView>>,
+  Must<SameKeys<KeysOf<typeof nodePositionSchema.properties.raft>, keyof NodePositionView['raft']>>,
+  Must<SameKeys<KeysOf<typeof nodePositionSchema.properties.engine>, keyof NodePositionView['engine']>>,
+  Must<SameKeys<KeysOf<typeof forceQuorumBodySchema>, keyof ForceQuorumBody>>,
+];

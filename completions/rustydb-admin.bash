@@ -13,9 +13,10 @@ _rustydb_admin_node_ids() {
 
 _rustydb_admin_subcommands() {
   case $1 in
-    '') echo "cluster node sandbox completion help" ;;
-    'cluster') echo "status failover history" ;;
-    'node') echo "status" ;;
+    '') echo "cluster node config sandbox completion help" ;;
+    'cluster') echo "status failover force-quorum history health join remove" ;;
+    'node') echo "init status drain undrain stop start fence unfence reinit" ;;
+    'config') echo "show get set" ;;
     'sandbox') echo "up status down" ;;
   esac
 }
@@ -26,9 +27,25 @@ _rustydb_admin_options() {
     'cluster') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'cluster status') echo "-w --watch -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'cluster failover') echo "--prepare --timeout --no-wait --wait -y --yes --force --to -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'cluster force-quorum') echo "--timeout --dry-run --confirm-data-loss --nodes -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'cluster history') echo "--limit -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'cluster health') echo "-c --components -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'cluster join') echo "--no-start-agent --timeout --config --role --cluster-address --node-id -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'cluster remove') echo "-y --yes -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'node') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'node init') echo "--force --config --bootstrap --role --engine-release --pg-port --address --data-dir --cluster --node-id -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'node status') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'node drain') echo "--no-wait --switchover --no-terminate --timeout -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'node undrain') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'node stop') echo "--timeout -y --yes --force -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'node start') echo "--timeout -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'node fence') echo "--timeout --no-wait -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'node unfence') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'node reinit') echo "--timeout --no-wait -y --yes -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'config') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'config show') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'config get') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'config set') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'sandbox') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'sandbox up') echo "--timeout --release --dir --nodes -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'sandbox status') echo "--dir -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
@@ -44,9 +61,25 @@ _rustydb_admin_value_options() {
     'cluster') echo "--context --endpoint -o --output" ;;
     'cluster status') echo "--context --endpoint -o --output" ;;
     'cluster failover') echo "--timeout --to --context --endpoint -o --output" ;;
+    'cluster force-quorum') echo "--timeout --nodes --context --endpoint -o --output" ;;
     'cluster history') echo "--limit --context --endpoint -o --output" ;;
+    'cluster health') echo "--context --endpoint -o --output" ;;
+    'cluster join') echo "--timeout --config --role --cluster-address --node-id --context --endpoint -o --output" ;;
+    'cluster remove') echo "--context --endpoint -o --output" ;;
     'node') echo "--context --endpoint -o --output" ;;
+    'node init') echo "--config --role --engine-release --pg-port --address --data-dir --cluster --node-id --context --endpoint -o --output" ;;
     'node status') echo "--context --endpoint -o --output" ;;
+    'node drain') echo "--timeout --context --endpoint -o --output" ;;
+    'node undrain') echo "--context --endpoint -o --output" ;;
+    'node stop') echo "--timeout --context --endpoint -o --output" ;;
+    'node start') echo "--timeout --context --endpoint -o --output" ;;
+    'node fence') echo "--timeout --context --endpoint -o --output" ;;
+    'node unfence') echo "--context --endpoint -o --output" ;;
+    'node reinit') echo "--timeout --context --endpoint -o --output" ;;
+    'config') echo "--context --endpoint -o --output" ;;
+    'config show') echo "--context --endpoint -o --output" ;;
+    'config get') echo "--context --endpoint -o --output" ;;
+    'config set') echo "--context --endpoint -o --output" ;;
     'sandbox') echo "--context --endpoint -o --output" ;;
     'sandbox up') echo "--timeout --release --dir --nodes --context --endpoint -o --output" ;;
     'sandbox status') echo "--dir --context --endpoint -o --output" ;;
@@ -61,6 +94,10 @@ _rustydb_admin_value() {
   case "$1 $2" in
     *' -o'|*' --output') COMPREPLY=($(compgen -W "table json" -- "$cur")) ;;
     'cluster failover --to') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'cluster join --node-id') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'cluster join --role') COMPREPLY=($(compgen -W "follower observer witness" -- "$cur")) ;;
+    'node init --node-id') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'node init --role') COMPREPLY=($(compgen -W "follower observer witness" -- "$cur")) ;;
     *) compopt -o default 2>/dev/null; COMPREPLY=() ;;
   esac
 }
@@ -68,9 +105,19 @@ _rustydb_admin_value() {
 # Sets COMPREPLY for an argument of the command at path $1.
 _rustydb_admin_arguments() {
   case $1 in
+    'cluster remove') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
     'node status') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'node drain') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'node undrain') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'node stop') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'node start') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'node fence') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'node unfence') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'node reinit') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'config get') compopt -o default 2>/dev/null; COMPREPLY=() ;;
+    'config set') compopt -o default 2>/dev/null; COMPREPLY=() ;;
     'completion') COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")) ;;
-    'help') COMPREPLY=($(compgen -W "cluster node sandbox completion exit-codes" -- "$cur")) ;;
+    'help') COMPREPLY=($(compgen -W "cluster node config sandbox completion exit-codes" -- "$cur")) ;;
     *) COMPREPLY=($(compgen -W "$(_rustydb_admin_options "$1")" -- "$cur")) ;;
   esac
 }

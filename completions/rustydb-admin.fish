@@ -5,11 +5,13 @@
 function __rustydb_admin_subcommands
     switch $argv[1]
         case ''
-            echo cluster node sandbox completion help
+            echo cluster node config sandbox completion help
         case 'cluster'
-            echo status failover history
+            echo status failover force-quorum history health join remove
         case 'node'
-            echo status
+            echo init status drain undrain stop start fence unfence reinit
+        case 'config'
+            echo show get set
         case 'sandbox'
             echo up status down
     end
@@ -25,11 +27,43 @@ function __rustydb_admin_value_options
             echo --context --endpoint -o --output
         case 'cluster failover'
             echo --timeout --to --context --endpoint -o --output
+        case 'cluster force-quorum'
+            echo --timeout --nodes --context --endpoint -o --output
         case 'cluster history'
             echo --limit --context --endpoint -o --output
+        case 'cluster health'
+            echo --context --endpoint -o --output
+        case 'cluster join'
+            echo --timeout --config --role --cluster-address --node-id --context --endpoint -o --output
+        case 'cluster remove'
+            echo --context --endpoint -o --output
         case 'node'
             echo --context --endpoint -o --output
+        case 'node init'
+            echo --config --role --engine-release --pg-port --address --data-dir --cluster --node-id --context --endpoint -o --output
         case 'node status'
+            echo --context --endpoint -o --output
+        case 'node drain'
+            echo --timeout --context --endpoint -o --output
+        case 'node undrain'
+            echo --context --endpoint -o --output
+        case 'node stop'
+            echo --timeout --context --endpoint -o --output
+        case 'node start'
+            echo --timeout --context --endpoint -o --output
+        case 'node fence'
+            echo --timeout --context --endpoint -o --output
+        case 'node unfence'
+            echo --context --endpoint -o --output
+        case 'node reinit'
+            echo --timeout --context --endpoint -o --output
+        case 'config'
+            echo --context --endpoint -o --output
+        case 'config show'
+            echo --context --endpoint -o --output
+        case 'config get'
+            echo --context --endpoint -o --output
+        case 'config set'
             echo --context --endpoint -o --output
         case 'sandbox'
             echo --context --endpoint -o --output
@@ -89,8 +123,9 @@ function __rustydb_admin_node_ids
 end
 
 complete -c rustydb-admin -f
-complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a cluster -d 'The whole cluster: status, failover/switchover, history'
-complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a node -d 'One node of the cluster: its engine, replication and Raft state'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a cluster -d 'The whole cluster: status, failover/switchover, history, health'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a node -d 'One node of the cluster: prepare it, drain it, stop/start its engine, fence it, reinitialize it'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a config -d 'The cluster\'s runtime knobs: ha_mode, min_quorum_size, read_from_followers, failover_mode, lease_ms, ...'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a sandbox -d 'A complete local cluster on 127.0.0.1: one agent and one PostgreSQL per node, all state under one directory'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a completion -d 'print the shell completion script (commands, flags, and node ids from the current context)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a help -d 'display help for a command, or a topic: exit-codes'
@@ -103,24 +138,100 @@ complete -c rustydb-admin -l debug -d 'print stack traces of unexpected errors'
 complete -c rustydb-admin -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a status -d 'show the cluster: primary, epoch, leader, quorum, and each member\'s role, state, health and lag'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a failover -d 'switch the primary over to a replica (planned, zero loss); --force: emergency failover that may lose data'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a force-quorum -d 'disaster recovery after a majority of voters is lost for good: the survivors form a new configuration with a new epoch; MAY LOSE DATA'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a history -d 'list failovers and switchovers, newest first'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a health -d 'score each member\'s health (0-100) from its agent, engine, role, replication, lag, Raft and lease, and say what costs points'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a join -d 'add this machine (prepared by `node init`) to a cluster: clone the database, catch up, become a member'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a remove -d 'remove a node from the cluster (not the primary; never below a quorum); drops its replication slot'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster status\'' -s w -l watch -d 'redraw every 2 s on a terminal until Ctrl-C'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster status\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster failover\'' -l to -x -a '(__rustydb_admin_node_ids)' -d 'the node to promote (planned: optional, the leader picks the best replica)'
-complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster failover\'' -l force -d 'emergency failover even if the primary is unhealthy: may lose acknowledged writes (needs --to and --yes)'
-complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster failover\'' -s y -l yes -d 'confirm a destructive --force failover without a prompt'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster failover\'' -l force -d 'emergency failover even if the primary is unhealthy: may lose acknowledged writes (needs --to, and typing its id or --yes)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster failover\'' -s y -l yes -d 'confirm a destructive --force failover without a prompt (required when not on a terminal)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster failover\'' -l wait -d 'follow the operation until it succeeds or fails'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster failover\'' -l no-wait -d 'return once the request is accepted; follow it with GET /v1/operations/<id>'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster failover\'' -l timeout -r -F -d 'give up waiting after this long (the operation may go on)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster failover\'' -l prepare -d 'only check that --to is ready to take over (changes nothing); exit 0 if ready, 5 if not'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster failover\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster force-quorum\'' -l nodes -r -F -d 'the surviving voters (and witnesses), comma-separated; every other voter is dropped'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster force-quorum\'' -l confirm-data-loss -d 'confirm that writes held only by the dropped members may be lost (always required; on a terminal you also type the cluster name)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster force-quorum\'' -l dry-run -d 'show the plan and change nothing'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster force-quorum\'' -l timeout -r -F -d 'give up waiting for the new primary after this long (it may still come)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster force-quorum\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster history\'' -l limit -r -F -d 'at most this many records'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster history\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster health\'' -s c -l components -d 'list every component of every node (weight, value, sentence)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster health\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' -l node-id -x -a '(__rustydb_admin_node_ids)' -d 'this node (must match node_id in its rustydb.conf)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' -l cluster-address -r -F -d 'any member\'s agent address (leader or not)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' -l role -x -a 'follower observer witness' -d 'follower (voter), observer (non-voting replica) or witness (vote, no database)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' -l config -r -F -d 'this node\'s rustydb.conf (default: $RUSTYDB_CONFIG, else /etc/rustydb/rustydb.conf)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' -l timeout -r -F -d 'give up waiting after this long (re-running continues)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' -l no-start-agent -d 'do not start the local agent when it does not answer (a service manager runs it)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster remove\'' -s y -l yes -d 'confirm without a prompt (required when not on a terminal)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster remove\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster remove\'' -x -a '(__rustydb_admin_node_ids)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a init -d 'prepare this machine to run a node: write rustydb.conf, create the data directory and the node identity'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a status -d 'show one node: role, health, LSNs and lag, its engine\'s state and its Raft state'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a drain -d 'take a node out of client traffic: no new connections, wait for sessions to end, then terminate the rest'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a undrain -d 'return a drained (or draining) node to client traffic'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a stop -d 'stop the node\'s engine; it stays stopped until `node start`'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a start -d 'return a node to service: start its engine if stopped and end a drain (a no-op on a node in service)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a fence -d 'fence a node: its engine stops serving writes and reads, and it cannot be promoted until unfenced'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a unfence -d 'lift a fence: the node rejoins replication as a standby (rewound or re-cloned as needed)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a reinit -d 'wipe a standby\'s database and copy it afresh from the primary'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l node-id -x -a '(__rustydb_admin_node_ids)' -d 'this node\'s name in the cluster (lower-case letter, then letters, digits, _ or -)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l cluster -r -F -d 'the cluster this node belongs to (the same on every node)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l data-dir -r -F -d 'where the engine data (pgdata/) and agent state (agent/) live'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l address -r -F -d 'where other nodes reach this node\'s agent (default: <hostname>:5433)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l pg-port -r -F -d 'the engine\'s port'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l engine-release -r -F -d 'the engine release to run (a PostgreSQL major installed here, e.g. 15)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l role -x -a 'follower observer witness' -d 'what the node will be'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l bootstrap -d 'this node founds a new cluster (the first node); otherwise it waits for `cluster join`'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l config -r -F -d 'where to write rustydb.conf (default: $RUSTYDB_CONFIG, else /etc/rustydb/rustydb.conf)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l force -d 'overwrite the config and identity of an existing node (its data is kept)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node status\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node status\'' -x -a '(__rustydb_admin_node_ids)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node drain\'' -l timeout -r -F -d 'how long to wait for client sessions to end'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node drain\'' -l no-terminate -d 'leave sessions still connected at the timeout alone (the drain then fails with exit 7)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node drain\'' -l switchover -d 'if the node is the primary, switch over to the best replica first'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node drain\'' -l no-wait -d 'return once the drain has started; follow it with GET /v1/operations/<id>'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node drain\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node drain\'' -x -a '(__rustydb_admin_node_ids)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node undrain\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node undrain\'' -x -a '(__rustydb_admin_node_ids)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node stop\'' -l force -d 'stop even the primary (the cluster fails over after its failover timeout; writes stop until then)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node stop\'' -s y -l yes -d 'confirm --force on the primary without a prompt (required when not on a terminal)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node stop\'' -l timeout -r -F -d 'give up waiting for the engine after this long'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node stop\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node stop\'' -x -a '(__rustydb_admin_node_ids)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node start\'' -l timeout -r -F -d 'give up waiting for the engine after this long'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node start\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node start\'' -x -a '(__rustydb_admin_node_ids)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node fence\'' -l no-wait -d 'return once the fence is recorded, without waiting for the engine to stop'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node fence\'' -l timeout -r -F -d 'give up waiting for the engine to stop after this long'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node fence\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node fence\'' -x -a '(__rustydb_admin_node_ids)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node unfence\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node unfence\'' -x -a '(__rustydb_admin_node_ids)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node reinit\'' -s y -l yes -d 'confirm without a prompt (required when not on a terminal)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node reinit\'' -l no-wait -d 'return once the copy has started'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node reinit\'' -l timeout -r -F -d 'give up waiting after this long (the copy goes on)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node reinit\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node reinit\'' -x -a '(__rustydb_admin_node_ids)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config\'' -a show -d 'show every runtime knob: value, source (cluster, default, built-in, rustydb.conf) and description'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config\'' -a get -d 'print one runtime knob; table output is the bare value (for $(...) in scripts)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config\'' -a set -d 'change a runtime knob on the whole cluster; prints the old and the new value'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config show\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config get\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config get\'' -F
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config set\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config set\'' -F
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox\'' -a up -d 'start a local cluster (or restart an existing one with its data) and wait until it is healthy'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox\'' -a status -d 'show the sandbox\'s nodes (role, ports, pids) and the connection string'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox\'' -a down -d 'stop every agent and PostgreSQL of the sandbox; --purge also deletes its directory and data'
@@ -138,4 +249,4 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox down\'' 
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'completion\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'completion\'' -x -a 'bash zsh fish'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'help\'' -s h -l help -d 'display help for command'
-complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'help\'' -x -a 'cluster node sandbox completion exit-codes'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'help\'' -x -a 'cluster node config sandbox completion exit-codes'

@@ -1,19 +1,25 @@
 /**
  * rustydb-admin's root command: registers the nouns, the global
- * `-o, --output table|json`, and turns whatever a command throws into a
- * message on stderr and an exit code (the table is in errors.ts and in the
- * help epilogue). `main` never calls process.exit: the bin sets exitCode.
+ * `-o, --output table|json` (default: table on a terminal, json otherwise),
+ * `--no-color`, and turns whatever a command throws into a message on stderr
+ * and an exit code (the table is in errors.ts and in the help epilogue).
+ * `main` never calls process.exit: the bin sets exitCode.
+ *
+ * Exports: Factory, systemFactory, outputFormat, buildProgram, main.
  */
 
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { newCmdCluster } from './commands/cluster/index.ts';
 import { newCmdCompletion } from './commands/completion.ts';
+import { newCmdConfig } from './commands/config/index.ts';
 import { newCmdNode } from './commands/node/index.ts';
 import { newCmdSandbox } from './commands/sandbox/index.ts';
 import { newCmdHelp } from './docs/help-command.ts';
 import { EXIT_CODES, EXIT_CODES_HELP, toCliError } from './errors.ts';
-import { OUTPUT_FORMATS, systemIO, type IOStreams, type OutputFormat } from './output.ts';
+import { loadColors, OUTPUT_FORMATS, systemIO, type IOStreams, type OutputFormat } from './output.ts';
+import { stopProgress } from './progress.ts';
+import type { Prompter } from './prompt.ts';
 
 /** What every command gets from the entry point (cli/cli's Factory): no command touches process.* itself. */
 export interface Factory {
@@ -23,15 +29,22 @@ export interface Factory {
   cwd: string;
   /** Aborts on Ctrl-C while a command waits (tests); unset: the command listens for SIGINT itself, only while it waits. */
   interrupt?: AbortSignal;
+  /** Asks the operator (tests: a fake); unset: @inquirer/prompts on `io.in`/`io.err`, loaded when a prompt is shown. See prompt.ts. */
+  prompter?: Prompter;
 }
 
 export function systemFactory(): Factory {
   return { io: systemIO(process.env), env: process.env, cwd: process.cwd() };
 }
 
-/** The global output format of the command being run. */
+/** The global output format of the command being run (buildProgram defaults it from the terminal-ness of stdout). */
 export function outputFormat(cmd: Command): OutputFormat {
   return (cmd.optsWithGlobals() as { output?: OutputFormat }).output ?? 'table';
+}
+
+/** `-o` when not given: a person reads a table, a program reads one JSON document. */
+function defaultFormat(io: IOStreams): OutputFormat {
+  return io.outIsTTY ? 'table' : 'json';
 }
 
 function version(): string {
@@ -47,21 +60,25 @@ export function buildProgram(f: Factory): Command {
   const program = new Command('rustydb-admin')
     .description('Operate RustyDB clusters: status, failover, nodes, and local sandboxes')
     .version(version(), '-V, --version')
-    .addOption(new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default('table'))
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices([...OUTPUT_FORMATS]).default(defaultFormat(f.io), 'table on a terminal, json otherwise'),
+    )
     .addOption(new Option('--endpoint <urls>', 'agent API URL(s), comma-separated, tried in order (overrides RUSTYDB_ENDPOINTS and the context)'))
     .addOption(new Option('--context <name>', 'use this context of admin.toml instead of the current one'))
     .option('--no-color', 'no colour, even on a terminal')
     .option('--debug', 'print stack traces of unexpected errors', false)
     .addHelpText(
       'after',
-      `\nEnvironment:\n  RUSTYDB_ENDPOINTS   agent API URL(s), comma-separated (default: the context's, else http://127.0.0.1:5433)\n  NO_COLOR            no colour in tables\n  RUSTYDB_CONFIG_DIR  where admin.toml (contexts) lives (default $XDG_CONFIG_HOME/rustydb or ~/.config/rustydb)\n\n${EXIT_CODES_HELP}\n`,
+      `\nEnvironment:\n  RUSTYDB_ENDPOINTS   agent API URL(s), comma-separated (default: the context's, else http://127.0.0.1:5433)\n  NO_COLOR            no colour (as does TERM=dumb, --no-color, or output that is not a terminal)\n  RUSTYDB_CONFIG_DIR  where admin.toml (contexts) lives (default $XDG_CONFIG_HOME/rustydb or ~/.config/rustydb)\n\n${EXIT_CODES_HELP}\n`,
     )
-    // Global presentation flags apply before any command runs.
-    .hook('preAction', (cmd) => {
+    // Global presentation flags apply before any command runs; the colour decision ends here (see output.ts).
+    .hook('preAction', async (cmd) => {
       if ((cmd.opts() as { color?: boolean }).color === false) f.io.color = false;
+      await loadColors(f.io);
     });
   program.addCommand(newCmdCluster(f));
   program.addCommand(newCmdNode(f));
+  program.addCommand(newCmdConfig(f));
   program.addCommand(newCmdSandbox(f));
   program.addCommand(newCmdCompletion(f));
   // Replaces commander's implicit `help`: it also knows topics (`help exit-codes`).
@@ -93,6 +110,7 @@ export async function main(argv: string[], f: Factory = systemFactory()): Promis
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT_CODES.ok : EXIT_CODES.usage;
     }
     const e = toCliError(err);
+    stopProgress(); // a spinner left drawing would share the error's line
     f.io.err.write(`rustydb-admin: ${e.message}\n${e.detail ? e.detail.replace(/\n?$/, '\n') : ''}`);
     const debug = Boolean(f.env.RUSTYDB_DEBUG) || (program.opts() as { debug?: boolean }).debug === true;
     if (debug && err instanceof Error && err.stack) f.io.err.write(err.stack + '\n');

@@ -83,7 +83,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   0    success
   1    the operation failed (or an unexpected error)
   2    invalid command line or input
-  3    declined, or a required confirmation (--yes) is missing
+  3    declined, or a required confirmation (--yes, --confirm-data-loss) is missing
   4    authentication or permission refused
   5    precondition failed (unsafe or unhealthy target, no quorum, not found)
   6    conflict: another procedure is running (the message names it)

@@ -5,7 +5,26 @@
  * cluster. API errors become CliErrors, so their exit codes come from
  * errors.ts like every other failure.
  *
- * undici is imported on first use: `--version` and `--help` do not load it.
+ * Leader redirects: an answer 307/308 with a Location, or an error whose
+ * details carry the leader's URL (`leaderUrl`/`leader_url`, e.g. a 421 "not
+ * the leader"), is followed with the same method and body, at most
+ * {@link MAX_REDIRECTS} hops. (Today's agent forwards writes to the Raft
+ * leader itself, agent/raft/node.ts, so it sends neither; the client is ready
+ * for both.)
+ *
+ * Timeouts: each request (connect + answer) is bounded by
+ * `AbortSignal.timeout` (undici's own timers are only second-accurate);
+ * callers may pass their own `timeoutMs` and a `signal` (Ctrl-C).
+ *
+ * Transport: undici when a dispatcher is configured (given in the options, or
+ * installed globally with setGlobalDispatcher, as the tests' MockAgent is);
+ * otherwise node:http(s). Loading undici costs ~70 ms, half of the CLI's
+ * startup budget for `cluster status` (measured by `npm run bench:cli`), and
+ * a one-shot CLI needs nothing of it that node:http lacks.
+ *
+ * Exports: DEFAULT_REQUEST_TIMEOUT_MS, MAX_REDIRECTS, ApiClientOptions,
+ * RequestOptions, HttpMethod, ApiRequestError, ApiResponse, ApiClient
+ * (get/post/put/delete/send).
  */
 
 import type { Dispatcher } from 'undici';
@@ -15,12 +34,25 @@ import { CliError, type CliErrorKind } from '../errors.ts';
 /** Per-request timeout when none is given. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
+/** Leader redirects followed per request before giving up. */
+export const MAX_REDIRECTS = 3;
+
 export interface ApiClientOptions {
   /** Each request (connect + answer) gives up after this long and moves to the next endpoint. */
   timeoutMs: number;
-  /** For tests (an undici MockAgent); default: undici's global dispatcher. */
+  /** For tests (an undici MockAgent); default: undici's global dispatcher if one is installed, else node:http. */
   dispatcher?: Dispatcher;
 }
+
+/** Per-call options of {@link ApiClient.send}. */
+export interface RequestOptions {
+  /** Overrides the client's per-request timeout for this call. */
+  timeoutMs?: number;
+  /** Aborts the request (Ctrl-C): the call rejects with CliError 'interrupted'. */
+  signal?: AbortSignal;
+}
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** How each API error code reaches the operator. */
 const KIND_OF: Record<ApiErrorCode, CliErrorKind> = {
@@ -54,7 +86,7 @@ export interface ApiResponse<T> {
   status: number;
   body: T;
   location: string | null;
-  /** The endpoint that answered. */
+  /** The endpoint (origin) that answered, after redirects. */
   endpoint: string;
 }
 
@@ -66,54 +98,131 @@ export class ApiClient {
     if (endpoints.length === 0) throw new CliError('usage', 'no endpoint to talk to: give --endpoint URL');
   }
 
-  async get<T>(path: string): Promise<T> {
-    return (await this.send<T>('GET', path, undefined)).body;
+  async get<T>(path: string, ro?: RequestOptions): Promise<T> {
+    return (await this.send<T>('GET', path, undefined, ro)).body;
   }
 
-  async post<T>(path: string, body: unknown): Promise<T> {
-    return (await this.send<T>('POST', path, body)).body;
+  async post<T>(path: string, body: unknown, ro?: RequestOptions): Promise<T> {
+    return (await this.send<T>('POST', path, body, ro)).body;
+  }
+
+  async put<T>(path: string, body: unknown, ro?: RequestOptions): Promise<T> {
+    return (await this.send<T>('PUT', path, body, ro)).body;
+  }
+
+  async delete<T>(path: string, body?: unknown, ro?: RequestOptions): Promise<T> {
+    return (await this.send<T>('DELETE', path, body, ro)).body;
   }
 
   /**
-   * One request, to the first endpoint that can be reached. POSTs are retried
-   * on another endpoint only after a connection-level failure; callers make
-   * them idempotent with a request_id.
+   * One request, to the first endpoint that can be reached, following leader
+   * redirects. Writes are retried on another endpoint only after a
+   * connection-level failure; callers make them idempotent with a request_id.
    */
-  async send<T>(method: 'GET' | 'POST', path: string, body: unknown): Promise<ApiResponse<T>> {
-    const { request } = await import('undici');
+  async send<T>(method: HttpMethod, path: string, body: unknown, ro: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const timeoutMs = ro.timeoutMs ?? this.opts.timeoutMs;
     const failures: string[] = [];
     for (const endpoint of this.endpoints) {
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await request(endpoint + path, {
-          method,
-          headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(this.opts.timeoutMs),
-          ...(this.opts.dispatcher && { dispatcher: this.opts.dispatcher }),
-        });
-      } catch (err) {
-        const why = connectionFailure(err, this.opts.timeoutMs);
-        if (why === null) throw err;
-        failures.push(`${endpoint} (${why})`);
-        continue;
-      }
-      const text = await res.body.text();
-      const location = typeof res.headers.location === 'string' ? res.headers.location : null;
-      if (res.statusCode >= 200 && res.statusCode < 300) {
+      let url = endpoint + path;
+      for (let hops = 0; ; hops++) {
+        const origin = new URL(url).origin;
+        let res: RawResponse;
         try {
-          return { status: res.statusCode, body: JSON.parse(text) as T, location, endpoint };
-        } catch {
-          throw new CliError('failed', `${endpoint} answered ${method} ${path} with something that is not JSON; is it a rustydb-agent?`);
+          res = await this.transport(method, url, body, timeoutMs, ro.signal);
+        } catch (err) {
+          if (ro.signal?.aborted) throw new CliError('interrupted', `interrupted (Ctrl-C) during ${method} ${path} to ${origin}`);
+          const why = connectionFailure(err, timeoutMs);
+          if (why === null) throw err;
+          failures.push(`${url === endpoint + path ? endpoint : url} (${why})`);
+          break;
         }
+        const location = typeof res.headers.location === 'string' ? res.headers.location : null;
+        const next = redirectTarget(res.status, location, res.text, url);
+        if (next !== null) {
+          if (hops >= MAX_REDIRECTS) {
+            throw new CliError('failed', `${method} ${path} was redirected more than ${MAX_REDIRECTS} times (last to ${next}); the agents disagree about the leader: retry shortly`);
+          }
+          url = next;
+          continue;
+        }
+        if (res.status >= 200 && res.status < 300) {
+          try {
+            return { status: res.status, body: JSON.parse(res.text) as T, location, endpoint: origin };
+          } catch {
+            throw new CliError('failed', `${origin} answered ${method} ${path} with something that is not JSON; is it a rustydb-agent?`);
+          }
+        }
+        throw apiError(origin, method, path, res.status, res.text);
       }
-      throw apiError(endpoint, method, path, res.statusCode, text);
     }
     throw new CliError(
       'unreachable',
       `no agent could be reached: ${failures.join(', ')}; check that the agents run and the endpoints (--endpoint, RUSTYDB_ENDPOINTS or the context) are right`,
     );
   }
+
+  private transport(method: HttpMethod, url: string, body: unknown, timeoutMs: number, signal: AbortSignal | undefined): Promise<RawResponse> {
+    const headers: Record<string, string> = body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' };
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const all = signal ? AbortSignal.any([timeout, signal]) : timeout;
+    if (this.opts.dispatcher || undiciInstalled()) return viaUndici(this.opts.dispatcher, method, url, headers, payload, all);
+    return viaNodeHttp(method, url, headers, payload, all);
+  }
+}
+
+/** An answer, whatever the transport. */
+interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/** undici's global dispatcher has been set (undici sets it when loaded; tests install a MockAgent). */
+function undiciInstalled(): boolean {
+  return (globalThis as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.1')] !== undefined;
+}
+
+async function viaUndici(dispatcher: Dispatcher | undefined, method: HttpMethod, url: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<RawResponse> {
+  const { request } = await import('undici');
+  const res = await request(url, { method, headers, body, signal, ...(dispatcher && { dispatcher }) });
+  return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+}
+
+async function viaNodeHttp(method: HttpMethod, url: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<RawResponse> {
+  const { request } = url.startsWith('https:') ? await import('node:https') : await import('node:http');
+  return new Promise<RawResponse>((resolve, reject) => {
+    const req = request(url, { method, headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) }, signal }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      res.on('error', reject);
+      res.on('aborted', () => reject(signal.reason ?? Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' })));
+    });
+    req.on('error', (err) => reject(signal.aborted ? (signal.reason ?? err) : err));
+    req.end(body);
+  });
+}
+
+/**
+ * Where a redirect points, absolute, or null: a 307/308 with a Location, or
+ * an error answer naming the leader's API URL in its details.
+ */
+function redirectTarget(status: number, location: string | null, text: string, from: string): string | null {
+  if ((status === 307 || status === 308) && location) return new URL(location, from).href;
+  if (status < 400) return null;
+  let details: Record<string, unknown> | undefined;
+  try {
+    details = (JSON.parse(text) as ApiErrorBody).error?.details;
+  } catch {
+    return null;
+  }
+  const leader = details?.leaderUrl ?? details?.leader_url;
+  if (typeof leader !== 'string' || !/^https?:\/\//.test(leader)) return null;
+  const here = new URL(from);
+  const there = new URL(here.pathname + here.search, leader);
+  return there.origin === here.origin ? null : there.href;
 }
 
 /** Why a request never got an answer, or null when the error is something else (a bug, a mock mismatch). */

@@ -95,6 +95,47 @@ describe('ApiClient', () => {
     agent().get(A).intercept({ path: '/v1/node' }).reply(502, 'bad gateway');
     await assert.rejects(new ApiClient([A], { timeoutMs: 1000 }).get('/v1/node'), (e: unknown) => e instanceof CliError && e.kind === 'failed' && /HTTP 502/.test(e.message));
   });
+
+  test('a 307/308 leader redirect is followed with the same method and body, relative or absolute', async () => {
+    const body = JSON.stringify({ to: 'n2', request_id: 'r1' });
+    agent().get(A).intercept({ path: '/v1/cluster/switchover', method: 'POST', body }).reply(307, '', { headers: { location: `${B}/v1/cluster/switchover` } });
+    agent().get(B).intercept({ path: '/v1/cluster/switchover', method: 'POST', body }).reply(308, '', { headers: { location: '/v1/cluster/switchover?x=1' } });
+    agent().get(B).intercept({ path: '/v1/cluster/switchover?x=1', method: 'POST', body }).reply(202, { id: 'op1' });
+    const r = await new ApiClient([A], { timeoutMs: 1000 }).send('POST', '/v1/cluster/switchover', { to: 'n2', request_id: 'r1' });
+    assert.equal(r.status, 202);
+    assert.equal(r.endpoint, B, 'the endpoint that answered');
+    assert.deepEqual(r.body, { id: 'op1' });
+  });
+
+  test('an error naming the leader URL in its details is retried there; PUT and DELETE send their bodies', async () => {
+    agent().get(A).intercept({ path: '/v1/config/ha_mode', method: 'PUT', body: '{"value":"active_active"}' })
+      .reply(421, { error: { code: 'RDB_ERR_UNAVAILABLE', message: 'not the leader', details: { leaderUrl: B } } });
+    agent().get(B).intercept({ path: '/v1/config/ha_mode', method: 'PUT', body: '{"value":"active_active"}' }).reply(200, { ok: true });
+    assert.deepEqual(await new ApiClient([A], { timeoutMs: 1000 }).put('/v1/config/ha_mode', { value: 'active_active' }), { ok: true });
+    agent().get(A).intercept({ path: '/v1/members/n3', method: 'DELETE', body: '{"request_id":"r2"}' }).reply(200, { removed: 'n3' });
+    assert.deepEqual(await new ApiClient([A], { timeoutMs: 1000 }).delete('/v1/members/n3', { request_id: 'r2' }), { removed: 'n3' });
+  });
+
+  test('redirects stop after 3 hops (exit 1, says the agents disagree)', async () => {
+    for (let i = 0; i < 4; i++) agent().get(A).intercept({ path: '/v1/cluster/failover', method: 'POST' }).reply(307, '', { headers: { location: '/v1/cluster/failover' } });
+    await assert.rejects(new ApiClient([A], { timeoutMs: 1000 }).post('/v1/cluster/failover', { to: 'n2' }), (e: unknown) => {
+      assert.ok(e instanceof CliError);
+      assert.equal(e.exitCode, 1);
+      assert.match(e.message, /redirected more than 3 times.*disagree about the leader/);
+      return true;
+    });
+  });
+
+  test('per-request timeout (AbortSignal.timeout) moves on to the next endpoint; a caller signal is exit 130', async () => {
+    agent().get(A).intercept({ path: '/v1/node' }).reply(200, { id: 'n1' }).delay(2000);
+    agent().get(B).intercept({ path: '/v1/node' }).reply(200, { id: 'n2' });
+    const r = await new ApiClient([A, B], { timeoutMs: 10_000 }).send('GET', '/v1/node', undefined, { timeoutMs: 50 });
+    assert.deepEqual(r.body, { id: 'n2' });
+    agent().get(A).intercept({ path: '/v1/node' }).reply(200, { id: 'n1' }).delay(2000);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 20);
+    await assert.rejects(new ApiClient([A, B], { timeoutMs: 10_000 }).get('/v1/node', { signal: ac.signal }), (e: unknown) => e instanceof CliError && e.exitCode === 130);
+  });
 });
 
 describe('contexts', () => {

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { useMockAgent } from './helpers/mock-http.ts';
 import type { ClusterView, MemberView, NodeView, OperationView } from '../../agent/api/wire.ts';
 import { main, type Factory } from '../../src/cli.ts';
+import type { Prompter } from '../../src/prompt.ts';
 
 const A = 'http://127.0.0.1:7001';
 const B = 'http://127.0.0.1:7002';
@@ -18,7 +19,7 @@ const C = 'http://127.0.0.1:7003';
 function member(id: string, role: MemberView['role'], apiUrl: string, lagBytes: number | null): MemberView {
   return {
     id, kind: 'voter', role, adminState: 'active', health: 'healthy', timeline: 1, flushLsn: '0/3000060', replayLsn: role === 'primary' ? null : '0/3000060',
-    lagBytes, lagMs: lagBytes === null ? null : 0, release: '16', region: 'local', apiUrl, pg: '127.0.0.1:6001',
+    lagBytes, lagMs: lagBytes === null ? null : 0, release: '16', region: 'local', apiUrl, pg: '127.0.0.1:6001', uptimeS: 60,
   };
 }
 
@@ -30,8 +31,11 @@ const CLUSTER: ClusterView = {
 
 const NODE: NodeView = {
   ...member('n2', 'replica', B, 0),
-  engine: { running: true, inRecovery: true, timeline: 1, flushLsn: '0/3000060', replayLsn: '0/3000060', streamingFrom: 'n1', following: 'n1', version: '16.4', syncStandbyNames: null, replicas: [], initialized: true, problem: null },
+  engine: { running: true, inRecovery: true, timeline: 1, flushLsn: '0/3000060', replayLsn: '0/3000060', streamingFrom: 'n1', following: 'n1', version: '16.4', syncStandbyNames: null, replicas: [], initialized: true, problem: null, startedAt: '2026-01-01T00:00:00Z' },
   raft: { term: 7, role: 'follower', leader: 'n1', commit: 40, applied: 40 },
+  engineHeld: false,
+  progress: null,
+  decision: null,
 };
 
 const op = (state: OperationView['state'], message: string, kind: OperationView['kind'] = 'switchover'): OperationView => ({
@@ -41,14 +45,16 @@ const op = (state: OperationView['state'], message: string, kind: OperationView[
 const agent = useMockAgent();
 
 /** Run the CLI against the stubs with a fake IO; endpoints A,B,C unless the args say otherwise. */
-async function run(args: string[], tty = false, interrupt?: AbortController, color = false): Promise<{ code: number; out: string; err: string }> {
+async function run(args: string[], tty = false, interrupt?: AbortController, color = false, prompter?: Prompter): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const f: Factory = {
-    io: { out: { write: (s: string) => ((out += s), interrupt?.abort()) }, err: { write: (s: string) => (err += s) }, outIsTTY: tty, color },
+    // A terminal is a terminal on all three streams (a person at the keyboard); a prompter answers for them.
+    io: { out: { write: (s: string) => ((out += s), interrupt?.abort()) }, err: { write: (s: string) => (err += s) }, outIsTTY: tty, color, inIsTTY: tty, errIsTTY: tty },
     env: { RUSTYDB_ENDPOINTS: [A, B, C].join(','), RUSTYDB_CONFIG_DIR: '/nonexistent-rustydb-test' },
     cwd: '/',
     interrupt: interrupt?.signal,
+    prompter,
   };
   const code = await main(args, f);
   return { code, out, err };
@@ -72,15 +78,19 @@ test('cluster status on a terminal: header with quorum, and a row per member', a
   assert.match(r.out, /3\/3 voters healthy, has_quorum=true/);
   assert.match(r.out, /ha_mode: +active_passive/);
   assert.match(r.out, /state: +writable/);
-  assert.match(r.out, /ID +KIND +ROLE +STATE +HEALTH +LAG BYTES +TIMELINE +RELEASE +REGION/);
-  assert.match(r.out, /n2 +voter +replica +active +healthy +0 +1 +16 +local/);
-  assert.match(r.out, /n3 .* - +1 +16/);
+  assert.match(r.out, /ID +KIND +ROLE +STATE +HEALTH +LAG BYTES +LAG TIME +TIMELINE +RELEASE +REGION +UPTIME/);
+  assert.match(r.out, /n2 +voter +replica +active +healthy +0 +0 ms +1 +16 +local +1m00s/);
+  assert.match(r.out, /n3 .* - +- +1 +16/);
 });
 
-test('cluster status piped: member rows are tab-separated, no colour', async () => {
+test('cluster status piped: JSON by default; -o table gives tab-separated member rows, no colour', async () => {
   stubCluster();
-  const r = await run(['cluster', 'status']);
-  assert.ok(r.out.includes('n1\tvoter\tprimary\tactive\thealthy\t-\t1\t16\tlocal\n'));
+  let r = await run(['cluster', 'status']);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(JSON.parse(r.out), CLUSTER, 'one JSON document when stdout is not a terminal');
+  stubCluster();
+  r = await run(['cluster', 'status', '-o', 'table']);
+  assert.ok(r.out.includes('n1\tvoter\tprimary\tactive\thealthy\t-\t-\t1\t16\tlocal\t1m00s\n'), r.out);
   assert.doesNotMatch(r.out, /\x1b\[/);
 });
 
@@ -139,7 +149,7 @@ test('cluster failover --to n2: switchover, follows the operation, progress on s
 test('cluster failover: a failed operation exits 1; --no-wait returns the accepted operation', async () => {
   agent().get(A).intercept({ path: '/v1/cluster/switchover', method: 'POST' }).reply(202, op('pending', 'recorded'));
   agent().get(A).intercept({ path: '/v1/operations/op-1' }).reply(200, op('failed', 'n3 is not streaming'));
-  let r = await run(['cluster', 'failover', '--to', 'n3']);
+  let r = await run(['cluster', 'failover', '--to', 'n3', '-o', 'table']);
   assert.equal(r.code, 1);
   assert.match(r.out, /switchover op-1 failed: n3 is not streaming/);
   assert.match(r.err, /switchover op-1 failed/);
@@ -158,20 +168,69 @@ test('cluster failover: still running at --timeout exits 7 and says how to follo
   assert.match(r.err, /GET \/v1\/operations\/op-1/);
 });
 
-test('cluster failover --force: needs --to (2) and --yes (3, no request made); with --yes posts failover force', async () => {
+/** A prompter that types `answer` (or throws it, like inquirer on Ctrl-C) and records the questions. */
+function typing(answer: string | Error, asked: string[] = []): Prompter {
+  return {
+    confirm: async () => assert.fail('a typed confirmation was expected'),
+    input: async (message) => {
+      asked.push(message);
+      if (answer instanceof Error) throw answer;
+      return answer;
+    },
+  };
+}
+
+test('cluster failover --force: needs --to (2); without a terminal needs --yes (3, no request made)', async () => {
   assert.equal((await run(['cluster', 'failover', '--force'])).code, 2);
-  let r = await run(['cluster', 'failover', '--force', '--to', 'n3']);
-  assert.equal(r.code, 3);
-  assert.match(r.err, /--yes/);
-  r = await run(['cluster', 'failover', '--force', '--to', 'n3'], true);
-  assert.equal(r.code, 3, 'no prompt yet: --yes is required on a terminal too');
+  const r = await run(['cluster', 'failover', '--force', '--to', 'n3'], false, undefined, false, typing('n3'));
+  assert.equal(r.code, 3, 'never prompts without a terminal, even with a prompter at hand');
+  assert.match(r.err, /may lose acknowledged writes.*: add --yes to confirm.*nothing was changed/);
+});
+
+test('cluster failover --force on a terminal: typed confirmation of the target id; wrong id 3, Ctrl-C 130, nothing posted', async () => {
+  const asked: string[] = [];
+  let r = await run(['cluster', 'failover', '--force', '--to', 'n3'], true, undefined, false, typing('n2', asked));
+  assert.equal(r.code, 3, r.err);
+  assert.match(asked[0], /emergency failover to n3.*Type n3 to confirm/);
+  assert.match(r.err, /you typed "n2", not "n3".*nothing was changed/);
+  r = await run(['cluster', 'failover', '--force', '--to', 'n3'], true, undefined, false, typing(Object.assign(new Error('User force closed the prompt with SIGINT'), { name: 'ExitPromptError' })));
+  assert.equal(r.code, 130, r.err);
+  assert.match(r.err, /interrupted at the prompt/);
+  // No interceptor was declared: any request above would have failed the test.
+
   agent()
     .get(A)
     .intercept({ path: '/v1/cluster/failover', method: 'POST', body: (b) => JSON.parse(b).to === 'n3' && JSON.parse(b).force === true })
     .reply(202, op('succeeded', 'n3 is the primary', 'failover'));
-  r = await run(['cluster', 'failover', '--force', '--to', 'n3', '--yes']);
+  r = await run(['cluster', 'failover', '--force', '--to', 'n3'], true, undefined, false, typing('n3'));
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /failover op-1 succeeded/);
+});
+
+test('cluster failover --force --yes posts the forced failover without asking', async () => {
+  agent()
+    .get(A)
+    .intercept({ path: '/v1/cluster/failover', method: 'POST', body: (b) => JSON.parse(b).to === 'n3' && JSON.parse(b).force === true })
+    .reply(202, op('succeeded', 'n3 is the primary', 'failover'));
+  const r = await run(['cluster', 'failover', '--force', '--to', 'n3', '--yes', '-o', 'table'], false, undefined, false, typing(new Error('no prompt expected')));
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /failover op-1 succeeded/);
+});
+
+test('cluster failover: Ctrl-C while following the operation exits 130 and names the operation', async () => {
+  // Interrupted as soon as the accepted operation is shown: before the first poll, so no GET is stubbed.
+  agent().get(A).intercept({ path: '/v1/cluster/switchover', method: 'POST' }).reply(202, op('running', 'waiting for n2 to catch up'));
+  const ac = new AbortController();
+  let err = '';
+  const f: Factory = {
+    io: { out: { write: () => {} }, err: { write: (s: string) => ((err += s), s.includes('running: waiting') && ac.abort()) }, outIsTTY: false, color: false },
+    env: { RUSTYDB_ENDPOINTS: A, RUSTYDB_CONFIG_DIR: '/nonexistent-rustydb-test' },
+    cwd: '/',
+    interrupt: ac.signal,
+  };
+  const code = await main(['cluster', 'failover', '--to', 'n2'], f);
+  assert.equal(code, 130, err);
+  assert.match(err, /interrupted \(Ctrl-C\) while waiting: switchover op-1 is still running.*GET \/v1\/operations\/op-1/);
 });
 
 test('cluster failover --prepare: ready exits 0, not ready exits 5, and nothing is posted', async () => {

@@ -5,20 +5,23 @@
  * Without --force: a planned, zero-loss switchover (POST switchover; --to
  * optional, the leader picks). With --force: an emergency failover (POST
  * failover, --to required) that may lose acknowledged writes, so it needs
- * --yes (there is no prompt library yet, so even on a terminal). The agent
- * only records the request; with --wait (default) we follow the operation
- * until it succeeds or fails. --prepare changes nothing: it reports whether
- * the target is ready from the cluster view.
+ * a typed confirmation (the operator types the target node id) on a
+ * terminal, or --yes without one (prompt.ts). The agent only records the
+ * request; with --wait (default) we follow the operation until it succeeds or
+ * fails (progress.ts: Ctrl-C exits 130 naming the operation). --prepare
+ * changes nothing: it reports whether the target is ready from the cluster view.
  */
 
 import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { API_PATHS, operationPath, type ClusterView, type OperationView } from '../../../agent/api/wire.ts';
+import { API_PATHS, type ClusterView, type OperationView } from '../../../agent/api/wire.ts';
 import { ApiClient, DEFAULT_REQUEST_TIMEOUT_MS } from '../../api/client.ts';
 import { outputFormat, type Factory } from '../../cli.ts';
 import { resolveTarget, type Target } from '../../contexts.ts';
 import { CliError } from '../../errors.ts';
 import { paint, printJson, printTable, progress, type OutputFormat } from '../../output.ts';
+import { OperationFailedError, waitForOperation } from '../../progress.ts';
+import { requireConfirmation } from '../../prompt.ts';
 
 export interface FailoverOptions {
   target: Target;
@@ -47,8 +50,8 @@ export function newCmdFailover(f: Factory, runF: (o: FailoverOptions) => Promise
   return new Command('failover')
     .description('switch the primary over to a replica (planned, zero loss); --force: emergency failover that may lose data')
     .addOption(new Option('--to <id>', 'the node to promote (planned: optional, the leader picks the best replica)'))
-    .option('--force', 'emergency failover even if the primary is unhealthy: may lose acknowledged writes (needs --to and --yes)', false)
-    .option('-y, --yes', 'confirm a destructive --force failover without a prompt', false)
+    .option('--force', 'emergency failover even if the primary is unhealthy: may lose acknowledged writes (needs --to, and typing its id or --yes)', false)
+    .option('-y, --yes', 'confirm a destructive --force failover without a prompt (required when not on a terminal)', false)
     .option('--wait', 'follow the operation until it succeeds or fails', true)
     .option('--no-wait', 'return once the request is accepted; follow it with GET /v1/operations/<id>')
     .addOption(new Option('--timeout <dur>', 'give up waiting after this long (the operation may go on)').default(120_000, '2m').argParser(parseDuration))
@@ -73,12 +76,14 @@ export function newCmdFailover(f: Factory, runF: (o: FailoverOptions) => Promise
 }
 
 export async function failoverRun(f: Factory, o: FailoverOptions): Promise<void> {
-  // Refuse before any request: a missing confirmation must change nothing.
-  if (o.force && !o.yes) {
-    throw new CliError(
-      'declined',
-      `an emergency failover to ${o.to} may lose acknowledged writes; add --yes to confirm (interactive confirmation is not available yet), or drop --force for a zero-loss switchover`,
-    );
+  // Confirm before any request: a missing or wrong confirmation must change nothing.
+  if (o.force) {
+    await requireConfirmation(f, {
+      yes: o.yes,
+      flag: '--yes',
+      typed: o.to!,
+      message: `an emergency failover to ${o.to} may lose acknowledged writes (drop --force for a zero-loss switchover)`,
+    });
   }
   const client = new ApiClient(o.target.endpoints, { timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS });
   if (o.prepare) return prepareRun(f, o, client);
@@ -88,38 +93,17 @@ export async function failoverRun(f: Factory, o: FailoverOptions): Promise<void>
     ? await client.post<OperationView>(API_PATHS.failover, { to: o.to, force: true, request_id: requestId })
     : await client.post<OperationView>(API_PATHS.switchover, { ...(o.to !== null && { to: o.to }), request_id: requestId });
   progress(f.io, `${op.kind} requested${o.to ? ` to ${o.to}` : ''}: operation ${op.id} (${op.state})`);
-  const final = o.wait ? await follow(f, client, op, o) : op;
-  printOperation(f, o.output, final);
-  if (final.state === 'failed') throw new CliError('failed', `${final.kind} ${final.id} failed: ${final.message}; see \`rustydb-admin cluster status\` and \`cluster history\``);
-}
-
-/** Poll the operation until it is done or the deadline passes; transient errors (a restarting agent) are retried. */
-async function follow(f: Factory, client: ApiClient, first: OperationView, o: FailoverOptions): Promise<OperationView> {
-  const deadline = Date.now() + o.timeoutMs;
-  let op = first;
-  let said = `${op.state}: ${op.message}`;
-  let lastError: string | null = null;
-  while (op.state !== 'succeeded' && op.state !== 'failed') {
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      throw new CliError(
-        'timeout',
-        `gave up waiting after ${o.timeoutMs} ms: ${op.kind} ${op.id} is still ${op.state} (${lastError ?? op.message}); follow it with GET ${operationPath(op.id)} on any agent, or \`rustydb-admin cluster status\``,
-      );
-    }
-    await new Promise((r) => setTimeout(r, Math.min(o.pollMs, left)));
+  let final = op;
+  if (o.wait) {
     try {
-      op = await client.get<OperationView>(operationPath(op.id));
-      lastError = null;
+      final = await waitForOperation(f, client, op, { timeoutMs: o.timeoutMs, pollMs: o.pollMs });
     } catch (err) {
-      lastError = err instanceof Error ? err.message : String(err);
-      continue;
+      // The failed operation is still the command's result: print it, then exit 1.
+      if (err instanceof OperationFailedError) printOperation(f, o.output, err.operation);
+      throw err;
     }
-    const now = `${op.state}: ${op.message}`;
-    if (now !== said) progress(f.io, `${new Date().toISOString()} ${op.kind} ${op.id} ${now}`);
-    said = now;
   }
-  return op;
+  printOperation(f, o.output, final);
 }
 
 function printOperation(f: Factory, format: OutputFormat, op: OperationView): void {

@@ -3,13 +3,21 @@
 import { Command } from 'commander';
 import type { Factory } from '../../cli.ts';
 import { newCmdFailover } from './failover.ts';
+import { newCmdForceQuorum } from './force-quorum.ts';
+import { newCmdHealth } from './health.ts';
 import { newCmdHistory } from './history.ts';
+import { newCmdJoin } from './join.ts';
+import { newCmdRemove } from './remove.ts';
 import { newCmdStatus } from './status.ts';
 
 export function newCmdCluster(f: Factory): Command {
   return new Command('cluster')
-    .description('The whole cluster: status, failover/switchover, history')
+    .description('The whole cluster: status, failover/switchover, history, health')
     .addCommand(newCmdStatus(f))
     .addCommand(newCmdFailover(f))
-    .addCommand(newCmdHistory(f));
+    .addCommand(newCmdForceQuorum(f))
+    .addCommand(newCmdHistory(f))
+    .addCommand(newCmdHealth(f))
+    .addCommand(newCmdJoin(f))
+    .addCommand(newCmdRemove(f));
 }

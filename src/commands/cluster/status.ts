@@ -99,10 +99,32 @@ export function printCluster(io: IOStreams, format: OutputFormat, c: ClusterView
       { header: 'state' },
       { header: 'health', style: (cell) => HEALTH_STYLE[cell] ?? null },
       { header: 'lag bytes' },
+      { header: 'lag time' },
       { header: 'timeline' },
       { header: 'release' },
       { header: 'region' },
+      { header: 'uptime' },
     ],
-    c.members.map((m: MemberView) => [m.id, m.kind, m.role, m.adminState, m.health, orDash(m.lagBytes), orDash(m.timeline), orDash(m.release), m.region]),
+    c.members.map((m: MemberView) => [
+      m.id,
+      m.kind,
+      m.role,
+      m.adminState,
+      m.health,
+      orDash(m.lagBytes),
+      m.lagMs === null ? '-' : `${m.lagMs} ms`,
+      orDash(m.timeline),
+      orDash(m.release),
+      m.region,
+      m.uptimeS === null ? '-' : duration(m.uptimeS),
+    ]),
   );
+}
+
+/** `42s`, `5m12s`, `3h04m`, `2d03h`: short, for a table cell. */
+export function duration(s: number): string {
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86_400)}d${String(Math.floor((s % 86_400) / 3600)).padStart(2, '0')}h`;
 }

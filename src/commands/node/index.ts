@@ -2,8 +2,23 @@
 
 import { Command } from 'commander';
 import type { Factory } from '../../cli.ts';
+import { newCmdNodeDrain, newCmdNodeUndrain } from './drain.ts';
+import { newCmdNodeFence, newCmdNodeUnfence } from './fence.ts';
+import { newCmdNodeInit } from './init.ts';
+import { newCmdNodeReinit } from './reinit.ts';
 import { newCmdNodeStatus } from './status.ts';
+import { newCmdNodeStart, newCmdNodeStop } from './stop.ts';
 
 export function newCmdNode(f: Factory): Command {
-  return new Command('node').description('One node of the cluster: its engine, replication and Raft state').addCommand(newCmdNodeStatus(f));
+  return new Command('node')
+    .description('One node of the cluster: prepare it, drain it, stop/start its engine, fence it, reinitialize it')
+    .addCommand(newCmdNodeInit(f))
+    .addCommand(newCmdNodeStatus(f))
+    .addCommand(newCmdNodeDrain(f))
+    .addCommand(newCmdNodeUndrain(f))
+    .addCommand(newCmdNodeStop(f))
+    .addCommand(newCmdNodeStart(f))
+    .addCommand(newCmdNodeFence(f))
+    .addCommand(newCmdNodeUnfence(f))
+    .addCommand(newCmdNodeReinit(f));
 }

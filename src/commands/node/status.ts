@@ -5,11 +5,11 @@
  */
 
 import { Command } from 'commander';
-import { API_PATHS, type ClusterView, type NodeView } from '../../../agent/api/wire.ts';
+import { API_PATHS, type NodeView } from '../../../agent/api/wire.ts';
 import { ApiClient, DEFAULT_REQUEST_TIMEOUT_MS } from '../../api/client.ts';
 import { outputFormat, type Factory } from '../../cli.ts';
 import { resolveTarget, type Target } from '../../contexts.ts';
-import { CliError } from '../../errors.ts';
+import { findNode } from './target.ts';
 import { printJson, printTable, type IOStreams, type OutputFormat } from '../../output.ts';
 
 export interface NodeStatusOptions {
@@ -32,12 +32,8 @@ export function newCmdNodeStatus(f: Factory, runF: (o: NodeStatusOptions) => Pro
 export async function nodeStatusRun(f: Factory, o: NodeStatusOptions): Promise<void> {
   const timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
   let client = new ApiClient(o.target.endpoints, { timeoutMs });
-  if (o.id !== null) {
-    const c = await client.get<ClusterView>(API_PATHS.cluster);
-    const m = c.members.find((x) => x.id === o.id);
-    if (!m) throw new CliError('precondition', `no member "${o.id}" in cluster ${c.name}; members: ${c.members.map((x) => x.id).join(', ')}`);
-    client = new ApiClient([m.apiUrl], { timeoutMs });
-  }
+  // A removed node is found by its tombstone: its agent still answers for itself.
+  if (o.id !== null) client = (await findNode(o.target, o.id, timeoutMs)).node;
   printNode(f.io, o.output, await client.get<NodeView>(API_PATHS.node));
 }
 

@@ -14,7 +14,7 @@ _rustydb_admin_node_ids() {
 _rustydb_admin_subcommands() {
   case $1 in
     '') echo "cluster node config sandbox completion help" ;;
-    'cluster') echo "status failover force-quorum history health join remove" ;;
+    'cluster') echo "status failover force-quorum history health join remove operation" ;;
     'node') echo "init status drain undrain stop start fence unfence reinit" ;;
     'config') echo "show get set" ;;
     'sandbox') echo "up status down" ;;
@@ -32,6 +32,7 @@ _rustydb_admin_options() {
     'cluster health') echo "-c --components -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'cluster join') echo "--no-start-agent --timeout --config --role --cluster-address --node-id -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'cluster remove') echo "-y --yes -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    'cluster operation') echo "--timeout --wait -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'node') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'node init') echo "--force --config --bootstrap --role --engine-release --pg-port --address --data-dir --cluster --node-id -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
     'node status') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
@@ -66,6 +67,7 @@ _rustydb_admin_value_options() {
     'cluster health') echo "--context --endpoint -o --output" ;;
     'cluster join') echo "--timeout --config --role --cluster-address --node-id --context --endpoint -o --output" ;;
     'cluster remove') echo "--context --endpoint -o --output" ;;
+    'cluster operation') echo "--timeout --context --endpoint -o --output" ;;
     'node') echo "--context --endpoint -o --output" ;;
     'node init') echo "--config --role --engine-release --pg-port --address --data-dir --cluster --node-id --context --endpoint -o --output" ;;
     'node status') echo "--context --endpoint -o --output" ;;
@@ -106,6 +108,7 @@ _rustydb_admin_value() {
 _rustydb_admin_arguments() {
   case $1 in
     'cluster remove') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'cluster operation') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
     'node status') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
     'node drain') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
     'node undrain') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;

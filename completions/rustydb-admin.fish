@@ -7,7 +7,7 @@ function __rustydb_admin_subcommands
         case ''
             echo cluster node config sandbox completion help
         case 'cluster'
-            echo status failover force-quorum history health join remove
+            echo status failover force-quorum history health join remove operation
         case 'node'
             echo init status drain undrain stop start fence unfence reinit
         case 'config'
@@ -37,6 +37,8 @@ function __rustydb_admin_value_options
             echo --timeout --config --role --cluster-address --node-id --context --endpoint -o --output
         case 'cluster remove'
             echo --context --endpoint -o --output
+        case 'cluster operation'
+            echo --timeout --context --endpoint -o --output
         case 'node'
             echo --context --endpoint -o --output
         case 'node init'
@@ -143,6 +145,7 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a hi
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a health -d 'score each member\'s health (0-100) from its agent, engine, role, replication, lag, Raft and lease, and say what costs points'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a join -d 'add this machine (prepared by `node init`) to a cluster: clone the database, catch up, become a member'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a remove -d 'remove a node from the cluster (not the primary; never below a quorum); drops its replication slot'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a operation -d 'show an operation by id (switchover, failover, drain, reinit, force-quorum); --wait follows it to the end'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster status\'' -s w -l watch -d 'redraw every 2 s on a terminal until Ctrl-C'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster status\'' -s h -l help -d 'display help for command'
@@ -173,6 +176,10 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' 
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster remove\'' -s y -l yes -d 'confirm without a prompt (required when not on a terminal)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster remove\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster remove\'' -x -a '(__rustydb_admin_node_ids)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster operation\'' -l wait -d 'follow it until it succeeds (exit 0) or fails (exit 1)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster operation\'' -l timeout -r -F -d 'with --wait: give up after this long (exit 7)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster operation\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster operation\'' -x -a '(__rustydb_admin_node_ids)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a init -d 'prepare this machine to run a node: write rustydb.conf, create the data directory and the node identity'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a status -d 'show one node: role, health, LSNs and lag, its engine\'s state and its Raft state'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a drain -d 'take a node out of client traffic: no new connections, wait for sessions to end, then terminate the rest'

@@ -137,7 +137,7 @@ export class OperationFailedError extends CliError {
 
 /** How to follow an operation that goes on without us. */
 export function followHint(op: Pick<OperationView, 'id'>, endpoint: string | null): string {
-  return `follow it with GET ${operationPath(op.id)} on any agent${endpoint ? ` (e.g. ${endpoint}${operationPath(op.id)})` : ''} and \`rustydb-admin cluster status\``;
+  return `follow it with \`rustydb-admin cluster operation ${op.id} --wait\` (or GET ${operationPath(op.id)} on any agent${endpoint ? `, e.g. ${endpoint}${operationPath(op.id)}` : ''})`;
 }
 
 export interface WaitOptions {

@@ -118,10 +118,14 @@ export class ApiClient {
    * One request, to the first endpoint that can be reached, following leader
    * redirects. Writes are retried on another endpoint only after a
    * connection-level failure; callers make them idempotent with a request_id.
+   * Reads also move on after a 503 (that agent cannot answer for the cluster now).
    */
   async send<T>(method: HttpMethod, path: string, body: unknown, ro: RequestOptions = {}): Promise<ApiResponse<T>> {
     const timeoutMs = ro.timeoutMs ?? this.opts.timeoutMs;
     const failures: string[] = [];
+    // A read that one agent cannot serve (503: it is cut off, catching up, or no longer a member)
+    // may succeed on the next endpoint; the first such answer is reported if none can.
+    let unavailable: CliError | null = null;
     for (const endpoint of this.endpoints) {
       let url = endpoint + path;
       for (let hops = 0; ; hops++) {
@@ -152,9 +156,15 @@ export class ApiClient {
             throw new CliError('failed', `${origin} answered ${method} ${path} with something that is not JSON; is it a rustydb-agent?`);
           }
         }
-        throw apiError(origin, method, path, res.status, res.text);
+        const e = apiError(origin, method, path, res.status, res.text);
+        if (method === 'GET' && res.status === 503) {
+          unavailable ??= e;
+          break;
+        }
+        throw e;
       }
     }
+    if (unavailable) throw unavailable;
     throw new CliError(
       'unreachable',
       `no agent could be reached: ${failures.join(', ')}; check that the agents run and the endpoints (--endpoint, RUSTYDB_ENDPOINTS or the context) are right`,

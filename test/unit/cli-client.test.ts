@@ -55,9 +55,13 @@ describe('ApiClient', () => {
     assert.match(err.message, new RegExp(`${A}.*ECONNREFUSED.*${B}`));
   });
 
-  test('an HTTP error is not retried on the next endpoint', async () => {
+  test('a 503 on a read moves on to the next endpoint; if none answers, the first 503 is reported', async () => {
     agent().get(A).intercept({ path: '/v1/cluster' }).reply(503, { error: { code: 'RDB_ERR_NO_QUORUM', message: 'no quorum: bring voters back' } });
-    // B has no interceptor: a request to it would fail the test (net connect disabled).
+    agent().get(B).intercept({ path: '/v1/cluster' }).reply(200, { name: 'demo' });
+    assert.deepEqual(await new ApiClient([A, B], { timeoutMs: 1000 }).get('/v1/cluster'), { name: 'demo' });
+
+    agent().get(A).intercept({ path: '/v1/cluster' }).reply(503, { error: { code: 'RDB_ERR_NO_QUORUM', message: 'no quorum: bring voters back' } });
+    agent().get(B).intercept({ path: '/v1/cluster' }).reply(503, { error: { code: 'RDB_ERR_UNAVAILABLE', message: 'catching up' } });
     await assert.rejects(new ApiClient([A, B], { timeoutMs: 1000 }).get('/v1/cluster'), (e: unknown) => {
       assert.ok(e instanceof ApiRequestError);
       assert.equal(e.kind, 'precondition');
@@ -65,6 +69,14 @@ describe('ApiClient', () => {
       assert.equal(e.message, 'no quorum: bring voters back');
       return true;
     });
+  });
+
+  test('other HTTP errors, and any error on a write, are not retried on the next endpoint', async () => {
+    agent().get(A).intercept({ path: '/v1/cluster', method: 'POST' }).reply(503, { error: { code: 'RDB_ERR_NO_QUORUM', message: 'no quorum' } });
+    agent().get(A).intercept({ path: '/v1/cluster' }).reply(412, { error: { code: 'RDB_ERR_PRECONDITION', message: 'unsafe' } });
+    // B has no interceptor: a request to it would fail the test (net connect disabled).
+    await assert.rejects(new ApiClient([A, B], { timeoutMs: 1000 }).post('/v1/cluster', {}), (e: unknown) => e instanceof ApiRequestError && e.code === 'RDB_ERR_NO_QUORUM');
+    await assert.rejects(new ApiClient([A, B], { timeoutMs: 1000 }).get('/v1/cluster'), (e: unknown) => e instanceof ApiRequestError && e.code === 'RDB_ERR_PRECONDITION');
   });
 
   const cases: [string, number, string, number][] = [

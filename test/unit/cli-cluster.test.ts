@@ -121,7 +121,8 @@ test('exit codes: unreachable 8, no quorum 5, auth 4, conflict 6, bad --endpoint
   assert.match(r.err, /127\.0\.0\.1:7001 \(ECONNREFUSED\).*127\.0\.0\.1:7003/);
   assert.equal(r.out, '');
 
-  agent().get(A).intercept({ path: '/v1/cluster' }).reply(503, { error: { code: 'RDB_ERR_NO_QUORUM', message: 'no quorum' } });
+  // Every agent answers "no quorum" (a read moves on to the next endpoint after a 503).
+  for (const o of [A, B, C]) agent().get(o).intercept({ path: '/v1/cluster' }).reply(503, { error: { code: 'RDB_ERR_NO_QUORUM', message: 'no quorum' } });
   assert.equal((await run(['cluster', 'status'])).code, 5);
   agent().get(A).intercept({ path: '/v1/history?limit=100' }).reply(401, { error: { code: 'RDB_ERR_UNAUTHORIZED', message: 'no token' } });
   assert.equal((await run(['cluster', 'history'])).code, 4);
@@ -272,6 +273,7 @@ test('node status ID asks that member at its apiUrl; without ID, the first endpo
   assert.match(r.out, /raft +follower, term 7, leader n1/);
   assert.match(r.out, /engine +running, in recovery, 16\.4/);
   stubCluster();
+  agent().get(A).intercept({ path: '/v1/members/n9' }).reply(404, { error: { code: 'RDB_ERR_NOT_FOUND', message: 'n9 is not and never was a member of this cluster' } });
   r = await run(['node', 'status', 'n9']);
   assert.equal(r.code, 5);
   assert.match(r.err, /no member "n9".*n1, n2, n3/);

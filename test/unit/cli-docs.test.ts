@@ -133,3 +133,15 @@ test('`completion bash` prints the committed script; a bad shell is a usage erro
   const b = fakeFactory();
   assert.equal(await main(['completion', 'ksh'], b.f), 2);
 });
+
+test('every command that runs something shows an example in its --help', async () => {
+  const root = docTree(buildProgram({ io: { out: { write: () => true }, err: { write: () => true }, outIsTTY: false, color: false }, env: {}, cwd: '/' } as Factory));
+  const missing: string[] = [];
+  for (const c of allCommands(root).filter((x) => x.path.length > 0 && x.subcommands.length === 0 && x.name !== 'help')) {
+    let out = '';
+    const r = await main([...c.path, '--help'], { io: { out: { write: (s: string) => ((out += s), true) }, err: { write: () => true }, outIsTTY: false, color: false }, env: {}, cwd: '/' } as Factory);
+    assert.equal(r, 0, `${c.path.join(' ')} --help exits 0`);
+    if (!/Examples?:\n[^\n]*rustydb-admin /.test(out)) missing.push(c.path.join(' '));
+  }
+  assert.deepEqual(missing, [], 'commands whose --help has no "Example:" block');
+});

@@ -19,6 +19,7 @@ import { ApiClient, DEFAULT_REQUEST_TIMEOUT_MS } from '../../api/client.ts';
 import { outputFormat, type Factory } from '../../cli.ts';
 import { resolveTarget, type Target } from '../../contexts.ts';
 import { CliError } from '../../errors.ts';
+import { lsnDiff } from '../../../agent/ha/lsn.ts';
 import { paint, printJson, printTable, progress, type OutputFormat } from '../../output.ts';
 import { OperationFailedError, waitForOperation } from '../../progress.ts';
 import { requireConfirmation } from '../../prompt.ts';
@@ -76,16 +77,16 @@ export function newCmdFailover(f: Factory, runF: (o: FailoverOptions) => Promise
 }
 
 export async function failoverRun(f: Factory, o: FailoverOptions): Promise<void> {
-  // Confirm before any request: a missing or wrong confirmation must change nothing.
+  const client = new ApiClient(o.target.endpoints, { timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS });
+  // Confirm before any change: a missing or wrong confirmation must change nothing.
   if (o.force) {
     await requireConfirmation(f, {
       yes: o.yes,
       flag: '--yes',
       typed: o.to!,
-      message: `an emergency failover to ${o.to} may lose acknowledged writes (drop --force for a zero-loss switchover)`,
+      message: `an emergency failover to ${o.to} may lose acknowledged writes: ${await lossEstimate(client, o.to!)} (drop --force for a zero-loss switchover)`,
     });
   }
-  const client = new ApiClient(o.target.endpoints, { timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS });
   if (o.prepare) return prepareRun(f, o, client);
 
   const requestId = randomUUID();
@@ -104,6 +105,24 @@ export async function failoverRun(f: Factory, o: FailoverOptions): Promise<void>
     }
   }
   printOperation(f, o.output, final);
+}
+
+/** How much the target lags the primary's last known position, in words; best effort (a read only). */
+export async function lossEstimate(client: ApiClient, to: string): Promise<string> {
+  let c: ClusterView;
+  try {
+    c = await client.get<ClusterView>(`${API_PATHS.cluster}?consistency=local`, { timeoutMs: 3000 });
+  } catch {
+    return 'the WAL positions could not be read';
+  }
+  const target = c.members.find((m) => m.id === to);
+  const primary = c.members.find((m) => m.id === c.primary);
+  if (!target?.flushLsn) return `${to}'s WAL position is unknown`;
+  if (!primary?.flushLsn) return `the primary ${c.primary ?? '(none)'} does not report its position; ${to} has WAL up to ${target.flushLsn}, and whatever the primary acknowledged after that is lost`;
+  const behind = Math.max(0, lsnDiff(primary.flushLsn, target.flushLsn));
+  return behind === 0
+    ? `${to} has all the WAL the primary ${primary.id} has flushed (${primary.flushLsn})`
+    : `${to} is ${behind} bytes of WAL behind the primary ${primary.id} (${target.flushLsn} vs ${primary.flushLsn}): those writes would be lost`;
 }
 
 function printOperation(f: Factory, format: OutputFormat, op: OperationView): void {

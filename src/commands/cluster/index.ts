@@ -7,6 +7,7 @@ import { newCmdForceQuorum } from './force-quorum.ts';
 import { newCmdHealth } from './health.ts';
 import { newCmdHistory } from './history.ts';
 import { newCmdJoin } from './join.ts';
+import { newCmdOperation } from './operation.ts';
 import { newCmdRemove } from './remove.ts';
 import { newCmdStatus } from './status.ts';
 
@@ -19,5 +20,6 @@ export function newCmdCluster(f: Factory): Command {
     .addCommand(newCmdHistory(f))
     .addCommand(newCmdHealth(f))
     .addCommand(newCmdJoin(f))
-    .addCommand(newCmdRemove(f));
+    .addCommand(newCmdRemove(f))
+    .addCommand(newCmdOperation(f));
 }

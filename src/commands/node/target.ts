@@ -7,7 +7,7 @@
 
 import { API_PATHS, type ClusterView, type MemberView } from '../../../agent/api/wire.ts';
 import { memberPath, type MemberAnswer } from '../../../agent/api/wire-admin.ts';
-import { ApiClient, DEFAULT_REQUEST_TIMEOUT_MS } from '../../api/client.ts';
+import { ApiClient, ApiRequestError, DEFAULT_REQUEST_TIMEOUT_MS } from '../../api/client.ts';
 import type { Target } from '../../contexts.ts';
 import { CliError } from '../../errors.ts';
 
@@ -28,7 +28,11 @@ export async function findNode(target: Target, id: string, timeoutMs = DEFAULT_R
   const member = view.members.find((m) => m.id === id) ?? null;
   let apiUrl = member?.apiUrl ?? null;
   if (apiUrl === null) {
-    const tomb = await cluster.get<MemberAnswer>(memberPath(id)).catch(() => null);
+    // Only "no such member" means none; an unreachable agent or a refused token is reported as it is.
+    const tomb = await cluster.get<MemberAnswer>(memberPath(id)).catch((err: unknown) => {
+      if (err instanceof ApiRequestError && err.status === 404) return null;
+      throw err;
+    });
     if (!tomb) throw new CliError('precondition', `no member "${id}" in cluster ${view.name}; members: ${view.members.map((m) => m.id).join(', ') || 'none'}`);
     apiUrl = tomb.member.apiUrl;
   }

@@ -23,6 +23,7 @@ export function newCmdDown(f: Factory, runF: (o: DownOptions) => Promise<void> =
     .description('stop every agent and PostgreSQL of the sandbox; --purge also deletes its directory and data')
     .addOption(dirOption())
     .option('--purge', 'delete the sandbox directory (all data) after stopping', false)
+    .addHelpText('after', '\nExamples:\n  rustydb-admin sandbox down\n  rustydb-admin sandbox down --purge\n')
     .action(async (opts: { dir: string; purge: boolean }, cmd: Command) => {
       await runF({ dir: resolve(f.cwd, opts.dir), purge: opts.purge, output: outputFormat(cmd) });
     });

@@ -27,6 +27,7 @@ export function newCmdStatus(f: Factory, runF: (o: StatusOptions) => Promise<voi
   return new Command('status')
     .description("show the sandbox's nodes (role, ports, pids) and the connection string")
     .addOption(dirOption())
+    .addHelpText('after', '\nExample:\n  rustydb-admin sandbox status -o json | jq -r .connection_string\n')
     .action(async (opts: { dir: string }, cmd: Command) => {
       await runF({ dir: resolve(f.cwd, opts.dir), output: outputFormat(cmd) });
     });

@@ -38,6 +38,7 @@ export function newCmdUp(f: Factory, runF: (o: UpOptions) => Promise<void> = (o)
     .addOption(dirOption())
     .addOption(new Option('--release <name>', 'PostgreSQL release to run, by major version installed here (e.g. 15)'))
     .addOption(new Option('--timeout <seconds>', 'give up when not healthy after this long').default(120).argParser(positiveInt('--timeout')))
+    .addHelpText('after', '\nExamples:\n  rustydb-admin sandbox up\n  rustydb-admin sandbox up --nodes 5 --dir /tmp/rustydb-5\n')
     .action(async (opts: { nodes?: number; dir: string; release?: string; timeout: number }, cmd: Command) => {
       await runF({ dir: resolve(f.cwd, opts.dir), nodes: opts.nodes, release: opts.release, timeoutMs: opts.timeout * 1000, output: outputFormat(cmd) });
     });

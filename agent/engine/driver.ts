@@ -150,6 +150,11 @@ export interface EngineDriver {
    * a slot no longer wanted is still in use (a removed standby still streams): call again later.
    */
   syncSlots(standbys: string[]): Promise<boolean>;
+  /**
+   * The members' engine addresses: the only hosts (with loopback and this host) allowed to connect
+   * for replication and as the superuser. Rewrites pg_hba.conf and reloads when the set changes.
+   */
+  setReplicationPeers(hosts: string[]): Promise<void>;
   /** Client sessions connected now (not replication, not the agent's own); 0 when the engine is stopped. */
   clientSessions(): Promise<number>;
   /** Terminate every client session (drain's last step); returns how many were asked to end. */

@@ -84,6 +84,8 @@ export class HaLoop {
   private rewoundEpoch: number | null = null;
   /** Standbys the primary's replication slots were last made for (null: not checked as primary yet). */
   private slotsFor: string | null = null;
+  /** Member engine hosts pg_hba.conf was last written for. */
+  private hbaPeersFor: string | null = null;
   private lastSentence = '';
   private sameSentenceCount = 0;
 
@@ -231,6 +233,7 @@ export class HaLoop {
     try {
       await this.execute(decision.action, snap);
       await this.keepSlots(snap);
+      await this.keepHbaPeers(snap);
     } catch (err) {
       this.o.logger.warn({ err: errText(err), action: decision.action.kind }, `action failed: ${decision.sentence}`);
       this.problem = `${decision.action.kind} failed: ${errText(err)}`;
@@ -311,6 +314,15 @@ export class HaLoop {
     if (want === this.slotsFor) return;
     // A slot still in use by a removed standby is dropped on a later cycle.
     if (await this.driver.syncSlots(want === '' ? [] : want.split(','))) this.slotsFor = want;
+  }
+
+  /** Replication (and pg_rewind's superuser) is allowed from the members' engine hosts only; they change with joins and removals. */
+  private async keepHbaPeers(snap: Snapshot | null): Promise<void> {
+    if (!this.driver || !snap || snap.members.length === 0) return;
+    const hosts = [...new Set(snap.members.filter((m) => m.adminState !== 'removed' && m.pgHost).map((m) => m.pgHost!))].sort().join(',');
+    if (hosts === this.hbaPeersFor) return;
+    await this.driver.setReplicationPeers(hosts === '' ? [] : hosts.split(','));
+    this.hbaPeersFor = hosts;
   }
 
   /** Members that stream from the primary: everyone with an engine but us. */

@@ -287,6 +287,16 @@ test('slots on the new primary follow the standby list', async () => {
   assert.deepEqual(await names(), ['n1']);
 });
 
+test('pg_hba.conf follows the members: replication is allowed from member hosts only (file rewritten, server reloaded)', async () => {
+  const rules = async () =>
+    (await sql(s2, "SELECT address, netmask FROM pg_hba_file_rules WHERE 'replication' = ANY(database) AND auth_method <> 'reject' ORDER BY 1")).map((r) => String(r.address));
+  await n2.setReplicationPeers(['127.0.0.1', '10.9.8.7']);
+  assert.ok((await rules()).includes('10.9.8.7'), 'a new member host is allowed');
+  await n2.setReplicationPeers(['127.0.0.1']);
+  assert.equal((await rules()).includes('10.9.8.7'), false, 'a removed member host is not');
+  await sql(s2, 'SELECT 1'); // still serving after the reloads
+});
+
 test('rewind the old primary onto the new one: it streams from it, with the right data', async () => {
   await assert.rejects(n2.rewind(ep(s1)), (err: unknown) => err instanceof EngineError && err.code === 'rewind-failed' && /running/.test(err.message));
   await n1.rewind(ep(s2));

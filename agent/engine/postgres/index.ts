@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { EngineError, type EngineDriver, type EngineSettings, type EngineStatus, type PrimaryEndpoint } from '../driver.ts';
 import type { ToolName } from './binaries.ts';
 import { bootstrap } from './bootstrap.ts';
-import { readFollowing, writeConfig } from './conf.ts';
+import { readFollowing, renderHba, writeConfig } from './conf.ts';
 import { DEFAULT_TIMEOUTS, DriverContext, type DriverTimeouts } from './context.ts';
 import { pgCtlPromote, pgCtlStart, pgCtlStop, serverLogPath } from './ctl.ts';
 import { silentLogger, type EngineLogger } from './logger.ts';
@@ -158,6 +158,19 @@ export class PostgresDriver implements EngineDriver {
 
   syncSlots(standbys: string[]): Promise<boolean> {
     return this.exclusive('command-failed', 'syncing replication slots', () => replication.syncSlots(this.ctx, standbys));
+  }
+
+  setReplicationPeers(hosts: string[]): Promise<void> {
+    return this.exclusive('command-failed', 'updating pg_hba.conf', async () => {
+      const s = this.ctx.settings;
+      const next = [...new Set(hosts)].sort();
+      if (next.join(',') === [...s.replicationPeers].sort().join(',')) return;
+      s.replicationPeers = next;
+      if (!isInitialized(s.dataDir)) return; // written with the rest at init/clone
+      this.ctx.runner().writeFile(join(s.dataDir, 'pg_hba.conf'), renderHba(s));
+      if (postmasterPid(s.dataDir) !== null) await withSession(s, (c) => c.query('SELECT pg_reload_conf()'));
+      this.ctx.logger.info({ node: s.nodeId, peers: next }, 'engine: pg_hba.conf follows the members');
+    });
   }
 
   async clientSessions(): Promise<number> {

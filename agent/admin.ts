@@ -21,6 +21,10 @@ import type { PeerClient } from './ha/peers.ts';
 import type { RaftNode } from './raft/node.ts';
 import { StaleRecordError, type ClusterState, type Snapshot } from './state/cluster-state.ts';
 import { KEY, type AdminState, type MemberKind, type MemberRecord, type OperationRecord } from './state/records.ts';
+import { Agent, request } from 'undici';
+import { parseJoinToken } from './security/join-tokens.ts';
+import type { NodeCerts } from './security/node-certs.ts';
+import { fetchPinnedCa, PinError } from './security/tls-client.ts';
 
 /** The request must run on the Raft leader, which is at `url` (null: no leader known). */
 export class LeaderElsewhere extends Error {
@@ -39,6 +43,18 @@ export interface NewMember {
   region: string;
   /** The cluster the node was initialized for: it must be this one. */
   cluster: string;
+  /** TLS clusters: the join token the node presented (rdbj_…) and its certificate request. */
+  joinToken?: string;
+  csr?: string;
+}
+
+/** What `addMember` answers; with TLS also the node's certificate, the CA and the other members' addresses. */
+export interface AddedMember {
+  member: MemberRecord;
+  created: boolean;
+  cert?: string;
+  ca?: string;
+  peers?: Record<string, string>;
 }
 
 export interface DrainOptions {
@@ -56,7 +72,7 @@ export interface EngineAnswer {
 }
 
 export interface AdminDeps {
-  addMember(m: NewMember): Promise<{ member: MemberRecord; created: boolean }>;
+  addMember(m: NewMember): Promise<AddedMember>;
   promoteMember(id: string): Promise<MemberRecord>;
   removeMember(id: string): Promise<MemberRecord>;
   /** A member record, tombstones (`removed`) included; null if there never was one. */
@@ -70,7 +86,7 @@ export interface AdminDeps {
   startEngine(o: { timeoutMs: number }): Promise<EngineAnswer>;
   reinit(): Promise<OperationRecord>;
   /** This node joins the cluster `clusterAddress` belongs to, as a learner; `cluster join` follows up. */
-  join(o: { clusterAddress: string; kind: MemberKind }): Promise<MemberRecord>;
+  join(o: { clusterAddress: string; kind: MemberKind; joinToken?: string }): Promise<MemberRecord>;
 }
 
 export interface AdminOptions {
@@ -86,6 +102,8 @@ export interface AdminOptions {
   /** Where a joining node keeps the addresses it learned (read again at start-up). */
   peersFile: string;
   logger: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+  /** TLS on: joins need a join token and a CSR; this node joins with its own. Absent: plain HTTP joins. */
+  certs?: NodeCerts;
 }
 
 const POLL_MS = 250;
@@ -176,11 +194,78 @@ export function makeAdmin(o: AdminOptions): AdminDeps {
     return false;
   }
 
+  /**
+   * Join a TLS cluster: pin its CA by the fingerprint in the token, send the
+   * token and a CSR for this node's key, then switch to the certificate the
+   * leader signed. Redirects to the leader are followed here, because fetch
+   * drops the Authorization header across origins.
+   */
+  async function joinWithToken(base: string, kind: MemberKind, token: string | undefined, certs: NodeCerts): Promise<MemberRecord> {
+    if (!token) throw new ApiError('RDB_ERR_UNAUTHORIZED', `${me} needs a join token to join a TLS cluster: create one with \`rustydb-admin cluster token create\` and pass it with \`cluster join --token\``);
+    const parsed = parseJoinToken(token);
+    if (!parsed) throw new ApiError('RDB_ERR_UNAUTHORIZED', 'the join token is malformed (expected rdbj_<id>_<secret>_<fingerprint>): copy it again from `cluster token create`');
+    let caPem: string;
+    try {
+      caPem = await fetchPinnedCa(base, parsed.caFingerprintPrefix);
+    } catch (err) {
+      if (err instanceof PinError) throw new ApiError('RDB_ERR_UNAUTHORIZED', err.message);
+      throw new ApiError('RDB_ERR_UNAVAILABLE', `cannot read the cluster CA at ${base} (${(err as Error).message}): check the --cluster-address and that its agent runs`);
+    }
+    const self = o.selfRecord;
+    const body = JSON.stringify({ id: me, kind, api_url: self.apiUrl, pg: self.pgHost && self.pgPort ? `${self.pgHost}:${self.pgPort}` : null, region: self.region, cluster: o.clusterName, csr: certs.csrForCurrentKey() });
+    // Trust only the pinned CA from here on.
+    const pinned = new Agent({ connect: { ca: caPem, minVersion: 'TLSv1.3', rejectUnauthorized: true } });
+    let status = 0;
+    let text = '';
+    try {
+      let url = `${base}/v1/members`;
+      for (let hops = 0; ; hops++) {
+        const res = await request(url, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          dispatcher: pinned,
+          signal: AbortSignal.timeout(20_000),
+        });
+        status = res.statusCode;
+        text = await res.body.text();
+        const location = res.headers.location;
+        if ((status === 307 || status === 308) && typeof location === 'string' && hops < 3) {
+          url = new URL(location, url).href;
+          continue;
+        }
+        break;
+      }
+    } catch (err) {
+      throw new ApiError('RDB_ERR_UNAVAILABLE', `cannot reach ${base} to join (${(err as Error).message}): retry; joining again is safe`);
+    } finally {
+      void pinned.close();
+    }
+    let answer: AddedMember & { error?: { code: string; message: string } };
+    try {
+      answer = JSON.parse(text) as typeof answer;
+    } catch {
+      throw new ApiError('RDB_ERR_UNAVAILABLE', `${base} answered the join with HTTP ${status} and no JSON: retry; joining again is safe`);
+    }
+    if (status < 200 || status >= 300 || !answer.member) {
+      const code = (answer.error?.code ?? 'RDB_ERR_UNAVAILABLE') as ConstructorParameters<typeof ApiError>[0];
+      throw new ApiError(code, `the cluster refused ${me}: ${answer.error?.message ?? `HTTP ${status}`}`);
+    }
+    if (!answer.cert || answer.ca !== caPem) throw new ApiError('RDB_ERR_UNAVAILABLE', `the cluster accepted ${me} but sent no certificate for it (or another CA): re-run the join`);
+    certs.install(answer.cert, answer.ca);
+    const peers = answer.peers ?? {};
+    savePeers(o.peersFile, peers);
+    for (const [id, url] of Object.entries(peers)) o.raft.learnPeerAddress(id, url);
+    o.loop.wake();
+    return answer.member;
+  }
+
   return {
     async addMember(n) {
       const s = await read();
       await mustLead(s);
       const name = s.identity?.name ?? '';
+      if (name === '') throw new ApiError('RDB_ERR_UNAVAILABLE', 'the cluster is still starting (its first leader has not recorded the cluster yet): retry shortly');
       if (n.cluster !== name) {
         throw new ApiError('RDB_ERR_PRECONDITION', `${n.id} was initialized for cluster "${n.cluster}" but this is cluster "${name}": use an address of the right cluster, or re-run \`node init --cluster ${name} --force\` on ${n.id}`);
       }
@@ -188,12 +273,13 @@ export function makeAdmin(o: AdminOptions): AdminDeps {
       const [pgHost, pgPort] = n.pg ? splitHostPort(n.pg) : [null, null];
       const rec: MemberRecord = { id: n.id, kind: n.kind, apiUrl: n.apiUrl, pgHost, pgPort, region: n.region, weight: 1, tags: [], adminState: 'joining' };
       let created = false;
-      if (have && have.value.adminState !== 'removed') {
-        const same = have.value.apiUrl === n.apiUrl && have.value.kind === n.kind;
-        if (!same) {
-          throw new ApiError('RDB_ERR_CONFLICT', `another node is already member ${n.id} (${have.value.kind} at ${have.value.apiUrl}): pick another --node-id, or remove it first with \`rustydb-admin cluster remove ${n.id}\``, { node: n.id });
-        }
-      } else {
+      const exists = have !== null && have.value.adminState !== 'removed';
+      if (exists && !(have.value.apiUrl === n.apiUrl && have.value.kind === n.kind)) {
+        throw new ApiError('RDB_ERR_CONFLICT', `another node is already member ${n.id} (${have.value.kind} at ${have.value.apiUrl}): pick another --node-id, or remove it first with \`rustydb-admin cluster remove ${n.id}\``, { node: n.id });
+      }
+      // TLS: nothing changes before the token is verified (and consumed) and the CSR signed.
+      const signed = o.certs ? await o.certs.admitJoin({ token: n.joinToken, nodeId: n.id, kind: n.kind, csr: n.csr, apiUrl: n.apiUrl, pgHost }) : null;
+      if (!exists) {
         await o.state.replace(KEY.member(n.id), rec, have?.version ?? 0);
         created = true;
       }
@@ -202,7 +288,10 @@ export function makeAdmin(o: AdminOptions): AdminDeps {
         await o.raft.addMember(n.id, n.apiUrl, { timeoutMs: 10_000 });
       }
       o.logger.info({ member: n.id, kind: n.kind, api: n.apiUrl }, `member ${n.id} added as a learner (joining)`);
-      return { member: created ? rec : have!.value, created };
+      const member = created ? rec : have!.value;
+      if (!signed) return { member, created };
+      const peers = Object.fromEntries(s.members.filter((m) => m.id !== n.id && m.adminState !== 'removed').map((m) => [m.id, m.apiUrl]));
+      return { member, created, cert: signed.certPem, ca: signed.caPem, peers };
     },
 
     async promoteMember(id) {
@@ -365,13 +454,14 @@ export function makeAdmin(o: AdminOptions): AdminDeps {
       return op;
     },
 
-    async join({ clusterAddress, kind }) {
-      const base = clusterAddress.includes('://') ? clusterAddress.replace(/\/+$/, '') : `http://${clusterAddress}`;
+    async join({ clusterAddress, kind, joinToken }) {
+      const base = clusterAddress.includes('://') ? clusterAddress.replace(/\/+$/, '') : `${o.certs ? 'https' : 'http'}://${clusterAddress}`;
       const membership = o.raft.status().appliedMembership;
       if (membership.voters.includes(me) || membership.learners.includes(me)) {
         const m = await o.state.member(me).catch(() => null);
         if (m) return m.value;
       }
+      if (o.certs) return joinWithToken(base, kind, joinToken, o.certs);
       let cluster: { name: string; members: { id: string; apiUrl: string }[] };
       try {
         const res = await fetch(`${base}/v1/cluster`, { signal: AbortSignal.timeout(5000), headers: { accept: 'application/json' } });

@@ -27,6 +27,14 @@ import type { ClusterConfigRecord, MemberRecord } from './state/records.ts';
 import { makeApiDeps } from './views.ts';
 import { loadPeers, makeAdmin } from './admin.ts';
 import { makeForceQuorum } from './procedures/force-quorum.ts';
+import type { Server as HttpsServer } from 'node:https';
+import { pkiPeerRoutes } from './api/routes/pki.ts';
+import { NodeCerts } from './security/node-certs.ts';
+import { NodeTls, readTlsMaterial, serverTlsOptions, setAgentTls, TlsFilesError } from './security/tls-client.ts';
+import { AuditLog } from './security/audit.ts';
+import { makeAuth } from './security/auth.ts';
+import { BootstrapTokenError, importBootstrapToken, readBootstrapTokenFile } from './security/bootstrap.ts';
+import type { BootstrapTokenFile } from './security/tokens.ts';
 
 const SECRETS_KEY = '/rustydb/secrets';
 
@@ -69,17 +77,28 @@ async function run(cfg: AgentConfig): Promise<number> {
   const selfEntry = cfg.cluster.nodes[self];
   const kind = selfEntry?.kind ?? 'voter';
   mkdirSync(cfg.agent.stateDir, { recursive: true, mode: 0o700 });
+  // TLS: one identity for the listener and every call to a peer (null: plain HTTP, configs from before TLS).
+  let nodeTls: NodeTls | null = null;
+  try {
+    if (cfg.tls.enabled) nodeTls = new NodeTls(readTlsMaterial(cfg.tls));
+  } catch (err) {
+    if (!(err instanceof TlsFilesError)) throw err;
+    process.stderr.write(`rustydb-agent: ${err.message}\n`);
+    return 2;
+  }
+  setAgentTls(nodeTls);
+  const scheme = nodeTls ? 'https' : 'http';
 
   // Addresses a joining node learned from the member it joined through come first; the config wins.
   const peersFile = join(cfg.agent.stateDir, 'peers.json');
   const peerUrls: Record<string, string> = loadPeers(peersFile);
-  for (const [id, n] of Object.entries(cfg.cluster.nodes)) peerUrls[id] = `http://${n.api}`;
+  for (const [id, n] of Object.entries(cfg.cluster.nodes)) peerUrls[id] = `${scheme}://${n.api}`;
   // Observers follow the Raft log as learners: they see the state but never vote.
   const voters = Object.entries(cfg.cluster.nodes).filter(([, n]) => n.kind !== 'observer').map(([id]) => id);
   const learners = Object.entries(cfg.cluster.nodes).filter(([, n]) => n.kind === 'observer').map(([id]) => id);
 
   const storage = openSqliteStorage(join(cfg.agent.stateDir, 'raft.db'));
-  const transport = new HttpTransport({ selfId: self, peers: peerUrls, logger: log.child({ part: 'raft' }) });
+  const transport = new HttpTransport({ selfId: self, peers: peerUrls, connect: nodeTls?.connect, logger: log.child({ part: 'raft' }) });
   let fatal: Error | null = null;
   const raft = new RaftNode({
     id: self,
@@ -111,7 +130,7 @@ async function run(cfg: AgentConfig): Promise<number> {
   };
   const seedMembers: MemberRecord[] = Object.entries(cfg.cluster.joinExisting ? {} : cfg.cluster.nodes).map(([id, n]) => {
     const [pgHost, pgPort] = n.pg ? splitHostPort(n.pg) : [null, null];
-    return { id, kind: n.kind, apiUrl: `http://${n.api}`, pgHost, pgPort, region: n.region, weight: n.weight, tags: n.tags, adminState: 'active' };
+    return { id, kind: n.kind, apiUrl: `${scheme}://${n.api}`, pgHost, pgPort, region: n.region, weight: n.weight, tags: n.tags, adminState: 'active' };
   });
 
   // The driver is built once the cluster's engine credentials are known (they live in the replicated state).
@@ -132,6 +151,16 @@ async function run(cfg: AgentConfig): Promise<number> {
   });
 
   const [selfPgHost, selfPgPort] = selfEntry?.pg ? splitHostPort(selfEntry.pg) : kind === 'witness' ? [null, null] : [cfg.cluster.nodeAddress, cfg.engine.port];
+  const certs = nodeTls
+    ? new NodeCerts({
+        nodeId: self,
+        tls: nodeTls,
+        files: { certFile: cfg.tls.certFile!, keyFile: cfg.tls.keyFile!, caFile: cfg.tls.caFile! },
+        state,
+        raft,
+        logger: log.child({ part: 'pki' }),
+      })
+    : undefined;
   const admin = makeAdmin({
     nodeId: self,
     kind,
@@ -139,7 +168,7 @@ async function run(cfg: AgentConfig): Promise<number> {
     selfRecord: {
       id: self,
       kind,
-      apiUrl: `http://${selfEntry?.api ?? `${cfg.cluster.nodeAddress}:${cfg.api.port}`}`,
+      apiUrl: `${scheme}://${selfEntry?.api ?? `${cfg.cluster.nodeAddress}:${cfg.api.port}`}`,
       pgHost: selfPgHost,
       pgPort: selfPgPort,
       region: selfEntry?.region ?? 'default',
@@ -152,13 +181,34 @@ async function run(cfg: AgentConfig): Promise<number> {
     peers,
     peersFile,
     logger: log.child({ part: 'admin' }),
+    certs,
   });
   // Force-quorum probes survivors and lost voters: a slower answer than the HA loop's must not read as "lost".
   const forceQuorum = makeForceQuorum({ nodeId: self, kind, clusterName: cfg.cluster.clusterName, raft, state, loop, peers: new PeerClient(Math.max(2000, 4 * cfg.cluster.raft.heartbeatIntervalMs)), logger: log.child({ part: 'force-quorum' }) });
+  // A bad bootstrap token file is the operator's to fix: refuse to start rather than run with no way in.
+  let bootstrapToken: BootstrapTokenFile | null = null;
+  if (cfg.security.bootstrapTokenFile) {
+    try {
+      bootstrapToken = readBootstrapTokenFile(cfg.security.bootstrapTokenFile);
+    } catch (err) {
+      if (!(err instanceof BootstrapTokenError)) throw err;
+      log.fatal({ err: err.message }, 'cannot start');
+      process.stderr.write(`rustydb-agent: ${err.message}\n`);
+      return 2;
+    }
+  }
+  const auth = makeAuth({ store: raft, logger: log.child({ part: 'auth' }) });
+  const audit = new AuditLog({ store: raft, nodeId: self, logger: log.child({ part: 'audit' }) });
   const app = buildApp(makeApiDeps({ nodeId: self, loop, state, raft, peers, intervalMs, raftTiming: cfg.cluster.raft }), {
-    plugins: [raftPeerRoutes(raft), internalRoutes(loop)],
+    plugins: [raftPeerRoutes(raft), internalRoutes(loop), ...(certs ? [pkiPeerRoutes(certs)] : [])],
+    https: nodeTls ? serverTlsOptions(nodeTls.material) : undefined,
+    pki: certs ? { certs, state } : undefined,
     admin,
     forceQuorum,
+    authenticate: auth.authenticate,
+    authorize: auth.authorize,
+    audit: audit.hook,
+    tokens: { store: raft, audit },
   });
 
   let stopping = false;
@@ -174,6 +224,7 @@ async function run(cfg: AgentConfig): Promise<number> {
       await loop.stop().catch(() => {});
       if (driver && cfg.engine.stopOnExit) await driver.stop('fast').catch((err) => log.warn({ err: String(err) }, 'engine stop failed'));
       await app.close().catch(() => {});
+      await audit.drain().catch(() => {});
       await raft.stop().catch(() => {});
       shutdownResolve();
     })();
@@ -189,7 +240,19 @@ async function run(cfg: AgentConfig): Promise<number> {
     await raft.stop().catch(() => {});
     return 1;
   }
-  log.info({ api: `${cfg.api.listenAddress}:${cfg.api.port}`, kind }, 'agent started');
+  log.info({ api: `${cfg.api.listenAddress}:${cfg.api.port}`, kind, tls: nodeTls !== null }, 'agent started');
+  // A joined or rotated certificate applies to new connections at once; open ones finish on the old (same CA).
+  nodeTls?.onUpdate((m) => (app.server as unknown as HttpsServer).setSecureContext(serverTlsOptions(m)));
+  if (certs) void certs.importCa(cfg.tls.caFile, cfg.tls.caKeyFile, () => stopping);
+  if (bootstrapToken) {
+    const name = bootstrapToken.name;
+    void importBootstrapToken({
+      store: raft,
+      file: bootstrapToken,
+      stopping: () => stopping,
+      onImported: (created) => created && log.info({ token: name }, 'imported the bootstrap admin token (its hash) into the cluster state'),
+    });
+  }
 
   try {
     if (kind !== 'witness') {

@@ -13,6 +13,7 @@ export type { ApiErrorCode };
 /** Each code's HTTP status and the message used when the thrower gives none. */
 export const API_ERRORS: Readonly<Record<ApiErrorCode, { status: number; defaultMessage: string }>> = {
   RDB_ERR_INVALID: { status: 400, defaultMessage: 'the request is invalid: fix it as the message says and retry' },
+  RDB_ERR_TOO_LARGE: { status: 413, defaultMessage: 'the request body is too large: send the documented JSON object only' },
   RDB_ERR_UNAUTHORIZED: { status: 401, defaultMessage: 'no valid API token was given: pass one with the Authorization header' },
   RDB_ERR_FORBIDDEN: { status: 403, defaultMessage: "the API token's role does not allow this action: use a token with the needed role" },
   RDB_ERR_NOT_FOUND: { status: 404, defaultMessage: 'no such resource: check the path and the id' },
@@ -23,6 +24,10 @@ export const API_ERRORS: Readonly<Record<ApiErrorCode, { status: number; default
   RDB_ERR_PRECONDITION: {
     status: 412,
     defaultMessage: 'the action is unsafe in the current cluster state: check GET /v1/cluster, fix the cause and retry',
+  },
+  RDB_ERR_RATE_LIMITED: {
+    status: 429,
+    defaultMessage: 'too many failed authentications from this address: wait a minute, then retry with a valid API token',
   },
   RDB_ERR_NO_QUORUM: {
     status: 503,

@@ -36,7 +36,8 @@ export function raftInfoRoutes(get: () => RaftInfo): FastifyPluginAsync {
 /** The Raft facts of the agent at `apiUrl`; throws on no answer within `timeoutMs` or a non-200. */
 export async function fetchRaftInfo(apiUrl: string, timeoutMs: number): Promise<RaftInfo> {
   const { request } = await import('undici');
-  const res = await request(new URL(RAFT_INFO_PATH, apiUrl), { method: 'GET', signal: AbortSignal.timeout(timeoutMs) });
+  const { peerDispatcher } = await import('../security/tls-client.ts');
+  const res = await request(new URL(RAFT_INFO_PATH, apiUrl), { method: 'GET', signal: AbortSignal.timeout(timeoutMs), dispatcher: peerDispatcher() });
   const text = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`GET ${apiUrl}${RAFT_INFO_PATH}: HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
   return JSON.parse(text) as RaftInfo;

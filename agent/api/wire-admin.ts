@@ -43,6 +43,8 @@ export interface AddMemberBody {
   region?: string;
   /** The cluster name the node was initialized for. */
   cluster: string;
+  /** PEM certificate request for the node's key (TLS clusters): the leader signs it once the join token checks out. */
+  csr?: string;
 }
 
 /** Answer of member routes. */
@@ -50,6 +52,11 @@ export interface MemberAnswer {
   member: MemberRecord;
   /** `POST /v1/members` only: false when the member already existed (a repeated join). */
   created?: boolean;
+  /** `POST /v1/members` with a CSR: the node's certificate and the cluster CA (PEM). */
+  cert?: string;
+  ca?: string;
+  /** `POST /v1/members` with a CSR: the other members' API URLs, for the joining node's Raft transport. */
+  peers?: Record<string, string>;
 }
 
 export interface DrainBody {
@@ -109,7 +116,10 @@ export const memberRecordSchema = closed({
   adminState: { enum: ADMIN_STATES },
 });
 
-export const memberAnswerSchema = closed({ member: memberRecordSchema, created: bool }, ['member']);
+export const memberAnswerSchema = closed(
+  { member: memberRecordSchema, created: bool, cert: str, ca: str, peers: { type: 'object', additionalProperties: str } },
+  ['member'],
+);
 export const memberParamsSchema = closed({ id: NODE_ID });
 
 export const addMemberBodySchema = closed(
@@ -120,6 +130,7 @@ export const addMemberBodySchema = closed(
     pg: { type: ['string', 'null'], pattern: '^[^\\s]+:[0-9]{1,5}$', maxLength: 300 },
     region: { type: 'string', maxLength: 100 },
     cluster: { type: 'string', maxLength: 100 },
+    csr: { type: 'string', maxLength: 8192 },
   },
   ['id', 'kind', 'api_url', 'pg', 'cluster'],
 );
@@ -130,6 +141,52 @@ export const startBodySchema = closed({ timeout_ms: timeoutMs }, []);
 export const joinBodySchema = closed({ cluster_address: { type: 'string', minLength: 1, maxLength: 300 }, kind: { enum: MEMBER_KINDS } }, ['cluster_address']);
 
 export const engineAnswerSchema = closed({ node: str, running: bool, held: bool, adminState: { anyOf: [{ type: 'null' }, { enum: ADMIN_STATES }] }, message: str });
+
+// ---------------------------------------------------------------------------
+// PKI: the cluster CA (open), join tokens and certificate rotation (admin).
+
+export const PKI_PATHS = {
+  /** Open (no token): the CA certificate, which a joining node pins by the fingerprint in its join token. */
+  ca: '/v1/pki/ca',
+  joinTokens: '/v1/join-tokens',
+  rotateCerts: '/v1/cluster/rotate-certs',
+} as const;
+
+export const JOIN_TOKEN_ROLES = ['follower', 'observer', 'witness'] as const;
+
+/** `GET /v1/pki/ca`. */
+export interface CaAnswer {
+  ca: string;
+  /** sha256 of the DER, hex. */
+  fingerprint: string;
+}
+
+/** `POST /v1/join-tokens`. */
+export interface JoinTokenBody {
+  role?: (typeof JOIN_TOKEN_ROLES)[number];
+  /** Lifetime; default 3600. */
+  ttl_seconds?: number;
+}
+
+/** The token is shown once: the cluster keeps only its hash. */
+export interface JoinTokenAnswer {
+  token: string;
+  id: string;
+  role: (typeof JOIN_TOKEN_ROLES)[number];
+  expiresAt: string;
+}
+
+/** `POST /v1/cluster/rotate-certs`: one entry per member. */
+export interface RotateCertsAnswer {
+  nodes: { node: string; ok: boolean; fingerprint?: string; notAfter?: string; error?: string }[];
+}
+
+export const caAnswerSchema = closed({ ca: str, fingerprint: str });
+export const joinTokenBodySchema = closed({ role: { enum: JOIN_TOKEN_ROLES }, ttl_seconds: { type: 'integer', minimum: 1, maximum: 7 * 24 * 3600 } }, []);
+export const joinTokenAnswerSchema = closed({ token: str, id: str, role: { enum: JOIN_TOKEN_ROLES }, expiresAt: str });
+export const rotateCertsAnswerSchema = closed({
+  nodes: { type: 'array', items: closed({ node: str, ok: bool, fingerprint: str, notAfter: str, error: str }, ['node', 'ok']) },
+});
 
 // ---------------------------------------------------------------------------
 // Force-quorum (`cluster force-quorum`): disaster recovery after a majority of

@@ -9,7 +9,7 @@ import { parse, TomlError, type TomlTable } from 'smol-toml';
 import { indexKeyLines } from './lines.ts';
 import { Reader } from './reader.ts';
 import { ConfigError, type AgentConfig, type ConfigProblem } from './schema.ts';
-import { crossCheck, readAgent, readApi, readCluster, readEngine, readHa, readLoadBalancing, readTls, type Ctx } from './sections.ts';
+import { crossCheck, readAgent, readApi, readCluster, readEngine, readHa, readLoadBalancing, readSecurity, readTls, type Ctx } from './sections.ts';
 
 /** Command-line flags that stand in for keys of the file. */
 export interface ConfigOverrides {
@@ -54,6 +54,7 @@ export function parseConfigText(text: string, file: string, overrides: ConfigOve
     engine,
     api: readApi(ctx, root.api, cluster.raftPort),
     tls: readTls(ctx, root.tls),
+    security: readSecurity(ctx, root.security),
     agent: readAgent(ctx, root.agent, engine.dataDir, overrides.dataDir, overrides.logLevel),
   };
   const agentTable = root.agent as Record<string, unknown> | undefined;

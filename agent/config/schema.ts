@@ -89,7 +89,13 @@ export interface AgentConfig {
     secretsFile: string | null;
   };
   api: { listenAddress: string; port: number };
-  tls: { enabled: boolean; certFile: string | null; keyFile: string | null; caFile: string | null };
+  /**
+   * `caKeyFile`: the cluster CA's private key, read only by the first leader, which imports the CA
+   * into the replicated state so that any later leader can sign node certificates.
+   */
+  tls: { enabled: boolean; certFile: string | null; keyFile: string | null; caFile: string | null; caKeyFile: string | null };
+  /** `bootstrapTokenFile`: JSON {id, name, role, salt, hash} of the first admin token, imported by the first leader (no plaintext). */
+  security: { bootstrapTokenFile: string | null };
   agent: { stateDir: string; logLevel: LogLevel };
 }
 
@@ -172,7 +178,7 @@ const RAFT_KEYS = Object.keys(RAFT_DEFAULTS).map((field) => field.replace(/[A-Z]
  * `parseRaftSettings`; its names are listed here for "did you mean".
  */
 export const KNOWN_KEYS: Record<string, readonly string[]> = {
-  '': ['cluster', 'ha', 'load_balancing', 'engine', 'api', 'tls', 'agent'],
+  '': ['cluster', 'ha', 'load_balancing', 'engine', 'api', 'tls', 'security', 'agent'],
   cluster: ['enabled', 'node_id', 'node_address', 'raft_port', 'cluster_name', 'replication_factor', 'join_existing', 'raft', 'nodes', 'regions'],
   'cluster.raft': RAFT_KEYS,
   'cluster.nodes.*': ['api', 'pg', 'kind', 'region', 'weight', 'tags'],
@@ -181,6 +187,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   load_balancing: ['mode', 'weights', 'read_from_followers'],
   engine: ['kind', 'bin_dir', 'release', 'releases', 'data_dir', 'port', 'listen_address', 'engine_user', 'parameters', 'stop_on_exit', 'secrets_file'],
   api: ['listen_address', 'port'],
-  tls: ['enabled', 'cert_file', 'key_file', 'ca_file'],
+  tls: ['enabled', 'cert_file', 'key_file', 'ca_file', 'ca_key_file'],
+  security: ['bootstrap_token_file'],
   agent: ['state_dir', 'log_level'],
 };

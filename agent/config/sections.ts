@@ -360,8 +360,15 @@ export function readTls(ctx: Ctx, value: unknown): AgentConfig['tls'] {
     enabled,
     certFile: absPath(ctx, r.string(t, at, 'cert_file', needed('cert_file = "/path/to/agent.crt" (PEM certificate)'))) ?? null,
     keyFile: absPath(ctx, r.string(t, at, 'key_file', needed('key_file = "/path/to/agent.key" (PEM private key)'))) ?? null,
-    caFile: absPath(ctx, r.string(t, at, 'ca_file')) ?? null,
+    caFile: absPath(ctx, r.string(t, at, 'ca_file', needed('ca_file = "/path/to/ca.crt" (the cluster CA certificate)'))) ?? null,
+    caKeyFile: absPath(ctx, r.string(t, at, 'ca_key_file')) ?? null,
   };
+}
+
+export function readSecurity(ctx: Ctx, value: unknown): AgentConfig['security'] {
+  const at = ['security'];
+  const t = ctx.r.table(value, at, 'security');
+  return { bootstrapTokenFile: absPath(ctx, ctx.r.string(t, at, 'bootstrap_token_file')) ?? null };
 }
 
 export function readAgent(ctx: Ctx, value: unknown, dataDir: string, dataDirOverride: string | undefined, logLevelOverride: string | undefined): AgentConfig['agent'] {

@@ -7,6 +7,7 @@
 
 import { request } from 'undici';
 import type { EngineStatus } from '../engine/driver.ts';
+import { peerDispatcher } from '../security/tls-client.ts';
 
 export interface Observation {
   nodeId: string;
@@ -64,6 +65,8 @@ export class PeerClient {
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
+      // TLS: present the node certificate, trust only the cluster CA.
+      dispatcher: peerDispatcher(),
     });
     const text = await res.body.text();
     if (res.statusCode !== 200) throw new Error(`${method} ${apiUrl}${path}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`);

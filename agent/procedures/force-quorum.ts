@@ -41,6 +41,7 @@ import type { PeerClient } from '../ha/peers.ts';
 import type { RaftNode } from '../raft/node.ts';
 import { StaleRecordError, type ClusterState, type Snapshot } from '../state/cluster-state.ts';
 import { KEY, type MemberKind, type MemberRecord, type OperationRecord, type PrimaryRecord } from '../state/records.ts';
+import { peerDispatcher } from '../security/tls-client.ts';
 
 // ---------------------------------------------------------------------------
 // The plan (pure; the CLI uses the same functions)
@@ -169,9 +170,12 @@ export function makeForceQuorum(o: ForceQuorumOptions): ForceQuorumDeps {
   }
 
   async function peerPosition(apiUrl: string): Promise<NodePositionView> {
-    const res = await fetch(new URL(FORCE_QUORUM_PATHS.peerPosition, apiUrl), { signal: AbortSignal.timeout(probeMs) });
-    if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
-    return (await res.json()) as NodePositionView;
+    // undici's request with the node's TLS identity (peer routes need the cluster's client certificate).
+    const { request } = await import('undici'); // not at the top: the CLI bundles this module
+    const res = await request(new URL(FORCE_QUORUM_PATHS.peerPosition, apiUrl), { signal: AbortSignal.timeout(probeMs), dispatcher: peerDispatcher() });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
+    return JSON.parse(text) as NodePositionView;
   }
 
   /** Transient refusals right after the forced term starts (leader not ready yet): retry for a while. */

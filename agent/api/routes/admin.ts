@@ -44,6 +44,20 @@ async function onLeader<T>(req: FastifyRequest, reply: FastifyReply, fn: () => P
   }
 }
 
+/** The join token (rdbj_…) the caller presented: the authentication hook's principal, else the header itself. */
+function joinTokenOf(req: FastifyRequest): string | undefined {
+  const p = (req as { principal?: { kind?: string; raw?: unknown } }).principal;
+  if (p?.kind === 'join-token' && typeof p.raw === 'string') return p.raw;
+  const m = /^Bearer\s+(rdbj_\S+)$/i.exec(req.headers.authorization ?? '');
+  return m?.[1];
+}
+
+/** The join token and CSR, only when given (a plain-HTTP cluster has neither). */
+function withJoin(req: FastifyRequest, csr?: string): { joinToken?: string; csr?: string } {
+  const joinToken = joinTokenOf(req);
+  return { ...(joinToken !== undefined && { joinToken }), ...(csr !== undefined && { csr }) };
+}
+
 // An empty POST (no body) means "defaults".
 const emptyBodyOk = async (req: FastifyRequest) => void (req.body ??= {});
 
@@ -55,7 +69,7 @@ export function adminRoutes(admin: AdminDeps): FastifyPluginAsync {
       (req, reply) =>
         onLeader(req, reply, async () => {
           const b = req.body;
-          const r = await admin.addMember({ id: b.id, kind: b.kind, apiUrl: b.api_url, pg: b.pg, region: b.region ?? 'default', cluster: b.cluster });
+          const r = await admin.addMember({ id: b.id, kind: b.kind, apiUrl: b.api_url, pg: b.pg, region: b.region ?? 'default', cluster: b.cluster, ...withJoin(req, b.csr) });
           reply.code(r.created ? 201 : 200);
           return r;
         }),
@@ -112,7 +126,7 @@ export function adminRoutes(admin: AdminDeps): FastifyPluginAsync {
     });
 
     app.post<{ Body: JoinBody }>(ADMIN_PATHS.nodeJoin, { schema: { body: joinBodySchema, response: { 200: memberAnswerSchema, ...errors } } }, async (req) => ({
-      member: await admin.join({ clusterAddress: req.body.cluster_address, kind: req.body.kind ?? 'voter' }),
+      member: await admin.join({ clusterAddress: req.body.cluster_address, kind: req.body.kind ?? 'voter', ...withJoin(req) }),
     }));
   };
 }

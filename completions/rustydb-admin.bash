@@ -13,81 +13,99 @@ _rustydb_admin_node_ids() {
 
 _rustydb_admin_subcommands() {
   case $1 in
-    '') echo "cluster node config sandbox completion help" ;;
-    'cluster') echo "status failover force-quorum history health join remove operation" ;;
+    '') echo "cluster node config token sandbox completion help" ;;
+    'cluster') echo "status failover force-quorum history health join remove operation audit token rotate-certs" ;;
+    'cluster token') echo "create" ;;
     'node') echo "init status drain undrain stop start fence unfence reinit" ;;
     'config') echo "show get set" ;;
+    'token') echo "create list revoke" ;;
     'sandbox') echo "up status down" ;;
   esac
 }
 
 _rustydb_admin_options() {
   case $1 in
-    '') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'cluster') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'cluster status') echo "-w --watch -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'cluster failover') echo "--prepare --timeout --no-wait --wait -y --yes --force --to -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'cluster force-quorum') echo "--timeout --dry-run --confirm-data-loss --nodes -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'cluster history') echo "--limit -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'cluster health') echo "-c --components -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'cluster join') echo "--no-start-agent --timeout --config --role --cluster-address --node-id -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'cluster remove') echo "-y --yes -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'cluster operation') echo "--timeout --wait -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'node') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'node init') echo "--force --config --bootstrap --role --engine-release --pg-port --address --data-dir --cluster --node-id -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'node status') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'node drain') echo "--no-wait --switchover --no-terminate --timeout -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'node undrain') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'node stop') echo "--timeout -y --yes --force -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'node start') echo "--timeout -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'node fence') echo "--timeout --no-wait -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'node unfence') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'node reinit') echo "--timeout --no-wait -y --yes -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'config') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'config show') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'config get') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'config set') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'sandbox') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'sandbox up') echo "--timeout --release --dir --nodes -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'sandbox status') echo "--dir -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'sandbox down') echo "--purge --dir -h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'completion') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
-    'help') echo "-h --help --debug --no-color --context --endpoint -o --output -V --version" ;;
+    '') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster status') echo "-w --watch -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster failover') echo "--prepare --timeout --no-wait --wait -y --yes --force --to -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster force-quorum') echo "--timeout --dry-run --confirm-data-loss --nodes -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster history') echo "--limit -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster health') echo "-c --components -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster join') echo "--token --no-start-agent --timeout --config --role --cluster-address --node-id -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster remove') echo "-y --yes -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster operation') echo "--timeout --wait -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster audit') echo "--limit -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster token') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster token create') echo "--role --ttl -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster rotate-certs') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'node') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'node init') echo "--no-tls --force --config --bootstrap --role --engine-release --pg-port --address --data-dir --cluster --node-id -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'node status') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'node drain') echo "--no-wait --switchover --no-terminate --timeout -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'node undrain') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'node stop') echo "--timeout -y --yes --force -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'node start') echo "--timeout -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'node fence') echo "--timeout --no-wait -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'node unfence') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'node reinit') echo "--timeout --no-wait -y --yes -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'config') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'config show') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'config get') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'config set') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'token') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'token create') echo "--name --role -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'token list') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'token revoke') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'sandbox') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'sandbox up') echo "--timeout --release --dir --nodes -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'sandbox status') echo "--dir -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'sandbox down') echo "--purge --dir -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'completion') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'help') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
   esac
 }
 
 _rustydb_admin_value_options() {
   case $1 in
-    '') echo "--context --endpoint -o --output" ;;
-    'cluster') echo "--context --endpoint -o --output" ;;
-    'cluster status') echo "--context --endpoint -o --output" ;;
-    'cluster failover') echo "--timeout --to --context --endpoint -o --output" ;;
-    'cluster force-quorum') echo "--timeout --nodes --context --endpoint -o --output" ;;
-    'cluster history') echo "--limit --context --endpoint -o --output" ;;
-    'cluster health') echo "--context --endpoint -o --output" ;;
-    'cluster join') echo "--timeout --config --role --cluster-address --node-id --context --endpoint -o --output" ;;
-    'cluster remove') echo "--context --endpoint -o --output" ;;
-    'cluster operation') echo "--timeout --context --endpoint -o --output" ;;
-    'node') echo "--context --endpoint -o --output" ;;
-    'node init') echo "--config --role --engine-release --pg-port --address --data-dir --cluster --node-id --context --endpoint -o --output" ;;
-    'node status') echo "--context --endpoint -o --output" ;;
-    'node drain') echo "--timeout --context --endpoint -o --output" ;;
-    'node undrain') echo "--context --endpoint -o --output" ;;
-    'node stop') echo "--timeout --context --endpoint -o --output" ;;
-    'node start') echo "--timeout --context --endpoint -o --output" ;;
-    'node fence') echo "--timeout --context --endpoint -o --output" ;;
-    'node unfence') echo "--context --endpoint -o --output" ;;
-    'node reinit') echo "--timeout --context --endpoint -o --output" ;;
-    'config') echo "--context --endpoint -o --output" ;;
-    'config show') echo "--context --endpoint -o --output" ;;
-    'config get') echo "--context --endpoint -o --output" ;;
-    'config set') echo "--context --endpoint -o --output" ;;
-    'sandbox') echo "--context --endpoint -o --output" ;;
-    'sandbox up') echo "--timeout --release --dir --nodes --context --endpoint -o --output" ;;
-    'sandbox status') echo "--dir --context --endpoint -o --output" ;;
-    'sandbox down') echo "--dir --context --endpoint -o --output" ;;
-    'completion') echo "--context --endpoint -o --output" ;;
-    'help') echo "--context --endpoint -o --output" ;;
+    '') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster status') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster failover') echo "--timeout --to --ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster force-quorum') echo "--timeout --nodes --ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster history') echo "--limit --ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster health') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster join') echo "--token --timeout --config --role --cluster-address --node-id --ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster remove') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster operation') echo "--timeout --ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster audit') echo "--limit --ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster token') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster token create') echo "--role --ttl --ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster rotate-certs') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'node') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'node init') echo "--config --role --engine-release --pg-port --address --data-dir --cluster --node-id --ca-file --token-file --context --endpoint -o --output" ;;
+    'node status') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'node drain') echo "--timeout --ca-file --token-file --context --endpoint -o --output" ;;
+    'node undrain') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'node stop') echo "--timeout --ca-file --token-file --context --endpoint -o --output" ;;
+    'node start') echo "--timeout --ca-file --token-file --context --endpoint -o --output" ;;
+    'node fence') echo "--timeout --ca-file --token-file --context --endpoint -o --output" ;;
+    'node unfence') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'node reinit') echo "--timeout --ca-file --token-file --context --endpoint -o --output" ;;
+    'config') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'config show') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'config get') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'config set') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'token') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'token create') echo "--name --role --ca-file --token-file --context --endpoint -o --output" ;;
+    'token list') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'token revoke') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'sandbox') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'sandbox up') echo "--timeout --release --dir --nodes --ca-file --token-file --context --endpoint -o --output" ;;
+    'sandbox status') echo "--dir --ca-file --token-file --context --endpoint -o --output" ;;
+    'sandbox down') echo "--dir --ca-file --token-file --context --endpoint -o --output" ;;
+    'completion') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'help') echo "--ca-file --token-file --context --endpoint -o --output" ;;
   esac
 }
 
@@ -98,8 +116,10 @@ _rustydb_admin_value() {
     'cluster failover --to') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
     'cluster join --node-id') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
     'cluster join --role') COMPREPLY=($(compgen -W "follower observer witness" -- "$cur")) ;;
+    'cluster token create --role') COMPREPLY=($(compgen -W "follower observer witness" -- "$cur")) ;;
     'node init --node-id') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
     'node init --role') COMPREPLY=($(compgen -W "follower observer witness" -- "$cur")) ;;
+    'token create --role') COMPREPLY=($(compgen -W "read-only operator admin" -- "$cur")) ;;
     *) compopt -o default 2>/dev/null; COMPREPLY=() ;;
   esac
 }
@@ -119,8 +139,9 @@ _rustydb_admin_arguments() {
     'node reinit') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
     'config get') compopt -o default 2>/dev/null; COMPREPLY=() ;;
     'config set') compopt -o default 2>/dev/null; COMPREPLY=() ;;
+    'token revoke') compopt -o default 2>/dev/null; COMPREPLY=() ;;
     'completion') COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")) ;;
-    'help') COMPREPLY=($(compgen -W "cluster node config sandbox completion exit-codes" -- "$cur")) ;;
+    'help') COMPREPLY=($(compgen -W "cluster node config token sandbox completion exit-codes" -- "$cur")) ;;
     *) COMPREPLY=($(compgen -W "$(_rustydb_admin_options "$1")" -- "$cur")) ;;
   esac
 }

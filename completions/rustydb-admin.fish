@@ -5,13 +5,17 @@
 function __rustydb_admin_subcommands
     switch $argv[1]
         case ''
-            echo cluster node config sandbox completion help
+            echo cluster node config token sandbox completion help
         case 'cluster'
-            echo status failover force-quorum history health join remove operation
+            echo status failover force-quorum history health join remove operation audit token rotate-certs
+        case 'cluster token'
+            echo create
         case 'node'
             echo init status drain undrain stop start fence unfence reinit
         case 'config'
             echo show get set
+        case 'token'
+            echo create list revoke
         case 'sandbox'
             echo up status down
     end
@@ -20,65 +24,81 @@ end
 function __rustydb_admin_value_options
     switch $argv[1]
         case ''
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'cluster'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'cluster status'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'cluster failover'
-            echo --timeout --to --context --endpoint -o --output
+            echo --timeout --to --ca-file --token-file --context --endpoint -o --output
         case 'cluster force-quorum'
-            echo --timeout --nodes --context --endpoint -o --output
+            echo --timeout --nodes --ca-file --token-file --context --endpoint -o --output
         case 'cluster history'
-            echo --limit --context --endpoint -o --output
+            echo --limit --ca-file --token-file --context --endpoint -o --output
         case 'cluster health'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'cluster join'
-            echo --timeout --config --role --cluster-address --node-id --context --endpoint -o --output
+            echo --token --timeout --config --role --cluster-address --node-id --ca-file --token-file --context --endpoint -o --output
         case 'cluster remove'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'cluster operation'
-            echo --timeout --context --endpoint -o --output
+            echo --timeout --ca-file --token-file --context --endpoint -o --output
+        case 'cluster audit'
+            echo --limit --ca-file --token-file --context --endpoint -o --output
+        case 'cluster token'
+            echo --ca-file --token-file --context --endpoint -o --output
+        case 'cluster token create'
+            echo --role --ttl --ca-file --token-file --context --endpoint -o --output
+        case 'cluster rotate-certs'
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'node'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'node init'
-            echo --config --role --engine-release --pg-port --address --data-dir --cluster --node-id --context --endpoint -o --output
+            echo --config --role --engine-release --pg-port --address --data-dir --cluster --node-id --ca-file --token-file --context --endpoint -o --output
         case 'node status'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'node drain'
-            echo --timeout --context --endpoint -o --output
+            echo --timeout --ca-file --token-file --context --endpoint -o --output
         case 'node undrain'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'node stop'
-            echo --timeout --context --endpoint -o --output
+            echo --timeout --ca-file --token-file --context --endpoint -o --output
         case 'node start'
-            echo --timeout --context --endpoint -o --output
+            echo --timeout --ca-file --token-file --context --endpoint -o --output
         case 'node fence'
-            echo --timeout --context --endpoint -o --output
+            echo --timeout --ca-file --token-file --context --endpoint -o --output
         case 'node unfence'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'node reinit'
-            echo --timeout --context --endpoint -o --output
+            echo --timeout --ca-file --token-file --context --endpoint -o --output
         case 'config'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'config show'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'config get'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'config set'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
+        case 'token'
+            echo --ca-file --token-file --context --endpoint -o --output
+        case 'token create'
+            echo --name --role --ca-file --token-file --context --endpoint -o --output
+        case 'token list'
+            echo --ca-file --token-file --context --endpoint -o --output
+        case 'token revoke'
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'sandbox'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'sandbox up'
-            echo --timeout --release --dir --nodes --context --endpoint -o --output
+            echo --timeout --release --dir --nodes --ca-file --token-file --context --endpoint -o --output
         case 'sandbox status'
-            echo --dir --context --endpoint -o --output
+            echo --dir --ca-file --token-file --context --endpoint -o --output
         case 'sandbox down'
-            echo --dir --context --endpoint -o --output
+            echo --dir --ca-file --token-file --context --endpoint -o --output
         case 'completion'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
         case 'help'
-            echo --context --endpoint -o --output
+            echo --ca-file --token-file --context --endpoint -o --output
     end
 end
 
@@ -128,6 +148,7 @@ complete -c rustydb-admin -f
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a cluster -d 'The whole cluster: status, failover/switchover, history, health'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a node -d 'One node of the cluster: prepare it, drain it, stop/start its engine, fence it, reinitialize it'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a config -d 'The cluster\'s runtime knobs: ha_mode, min_quorum_size, read_from_followers, failover_mode, lease_ms, ...'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a token -d 'API tokens and their roles (admin, operator, read-only): create, list, revoke'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a sandbox -d 'A complete local cluster on 127.0.0.1: one agent and one PostgreSQL per node, all state under one directory'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a completion -d 'print the shell completion script (commands, flags, and node ids from the current context)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a help -d 'display help for a command, or a topic: exit-codes'
@@ -135,6 +156,8 @@ complete -c rustydb-admin -s V -l version -d 'output the version number'
 complete -c rustydb-admin -s o -l output -x -a 'table json' -d 'output format'
 complete -c rustydb-admin -l endpoint -r -F -d 'agent API URL(s), comma-separated, tried in order (overrides RUSTYDB_ENDPOINTS and the context)'
 complete -c rustydb-admin -l context -r -F -d 'use this context of admin.toml instead of the current one'
+complete -c rustydb-admin -l token-file -r -F -d 'file holding the API token (overrides RUSTYDB_TOKEN and the context\'s token_file)'
+complete -c rustydb-admin -l ca-file -r -F -d 'CA certificate to trust for https endpoints (overrides RUSTYDB_CA_FILE and the context\'s ca_file)'
 complete -c rustydb-admin -l no-color -d 'no colour, even on a terminal'
 complete -c rustydb-admin -l debug -d 'print stack traces of unexpected errors'
 complete -c rustydb-admin -s h -l help -d 'display help for command'
@@ -146,6 +169,9 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a he
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a join -d 'add this machine (prepared by `node init`) to a cluster: clone the database, catch up, become a member'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a remove -d 'remove a node from the cluster (not the primary; never below a quorum); drops its replication slot'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a operation -d 'show an operation by id (switchover, failover, drain, reinit, force-quorum); --wait follows it to the end'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a audit -d 'show the audit log of mutating API calls, newest first'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a token -d 'join tokens: one-time permission for a new node to join'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a rotate-certs -d 're-issue every member\'s node certificate (new keys, same CA) without downtime'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster status\'' -s w -l watch -d 'redraw every 2 s on a terminal until Ctrl-C'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster status\'' -s h -l help -d 'display help for command'
@@ -172,6 +198,7 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' 
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' -l config -r -F -d 'this node\'s rustydb.conf (default: $RUSTYDB_CONFIG, else /etc/rustydb/rustydb.conf)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' -l timeout -r -F -d 'give up waiting after this long (re-running continues)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' -l no-start-agent -d 'do not start the local agent when it does not answer (a service manager runs it)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' -l token -r -F -d 'the one-time join token from `cluster token create` (required for a TLS cluster; default: $RUSTYDB_JOIN_TOKEN)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster join\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster remove\'' -s y -l yes -d 'confirm without a prompt (required when not on a terminal)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster remove\'' -s h -l help -d 'display help for command'
@@ -180,6 +207,14 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster operatio
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster operation\'' -l timeout -r -F -d 'with --wait: give up after this long (exit 7)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster operation\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster operation\'' -x -a '(__rustydb_admin_node_ids)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster audit\'' -l limit -r -F -d 'at most this many records'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster audit\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster token\'' -a create -d 'create a one-time join token for a new node (shown once; the cluster keeps its hash)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster token\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster token create\'' -l ttl -r -F -d 'how long the token stays valid'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster token create\'' -l role -x -a 'follower observer witness' -d 'what the new node may join as'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster token create\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster rotate-certs\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a init -d 'prepare this machine to run a node: write rustydb.conf, create the data directory and the node identity'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a status -d 'show one node: role, health, LSNs and lag, its engine\'s state and its Raft state'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a drain -d 'take a node out of client traffic: no new connections, wait for sessions to end, then terminate the rest'
@@ -200,6 +235,7 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l 
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l bootstrap -d 'this node founds a new cluster (the first node); otherwise it waits for `cluster join`'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l config -r -F -d 'where to write rustydb.conf (default: $RUSTYDB_CONFIG, else /etc/rustydb/rustydb.conf)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l force -d 'overwrite the config and identity of an existing node (its data is kept)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l no-tls -d 'plain HTTP instead of TLS 1.3 with the cluster CA (only where the network is otherwise protected)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node status\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node status\'' -x -a '(__rustydb_admin_node_ids)'
@@ -239,6 +275,16 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config get\'' -s
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config get\'' -F
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config set\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config set\'' -F
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'token\'' -a create -d 'create an API token; it is printed once, store it (e.g. in a 0600 file named by the context\'s token_file)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'token\'' -a list -d 'list API tokens (revoked ones too, with when)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'token\'' -a revoke -d 'revoke an API token by id or name'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'token\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'token create\'' -l role -x -a 'read-only operator admin' -d 'what the token may do'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'token create\'' -l name -r -F -d 'who or what uses it (shown in the audit log), e.g. ci-deploy'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'token create\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'token list\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'token revoke\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'token revoke\'' -F
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox\'' -a up -d 'start a local cluster (or restart an existing one with its data) and wait until it is healthy'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox\'' -a status -d 'show the sandbox\'s nodes (role, ports, pids) and the connection string'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox\'' -a down -d 'stop every agent and PostgreSQL of the sandbox; --purge also deletes its directory and data'
@@ -256,4 +302,4 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox down\'' 
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'completion\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'completion\'' -x -a 'bash zsh fish'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'help\'' -s h -l help -d 'display help for command'
-complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'help\'' -x -a 'cluster node config sandbox completion exit-codes'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'help\'' -x -a 'cluster node config token sandbox completion exit-codes'

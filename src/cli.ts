@@ -15,6 +15,9 @@ import { newCmdCompletion } from './commands/completion.ts';
 import { newCmdConfig } from './commands/config/index.ts';
 import { newCmdNode } from './commands/node/index.ts';
 import { newCmdSandbox } from './commands/sandbox/index.ts';
+import { newCmdToken } from './commands/token/index.ts';
+import { setCaSource, setTokenSource } from './api/client.ts';
+import { resolveCa, resolveToken, type CaFlags, type TokenFlags } from './contexts.ts';
 import { newCmdHelp } from './docs/help-command.ts';
 import { EXIT_CODES, EXIT_CODES_HELP, toCliError } from './errors.ts';
 import { loadColors, OUTPUT_FORMATS, systemIO, type IOStreams, type OutputFormat } from './output.ts';
@@ -65,20 +68,27 @@ export function buildProgram(f: Factory): Command {
     )
     .addOption(new Option('--endpoint <urls>', 'agent API URL(s), comma-separated, tried in order (overrides RUSTYDB_ENDPOINTS and the context)'))
     .addOption(new Option('--context <name>', 'use this context of admin.toml instead of the current one'))
+    .addOption(new Option('--token-file <file>', "file holding the API token (overrides RUSTYDB_TOKEN and the context's token_file)"))
+    .addOption(new Option('--ca-file <file>', "CA certificate to trust for https endpoints (overrides RUSTYDB_CA_FILE and the context's ca_file)"))
     .option('--no-color', 'no colour, even on a terminal')
     .option('--debug', 'print stack traces of unexpected errors', false)
     .addHelpText(
       'after',
-      `\nEnvironment:\n  RUSTYDB_ENDPOINTS   agent API URL(s), comma-separated (default: the context's, else http://127.0.0.1:5433)\n  NO_COLOR            no colour (as does TERM=dumb, --no-color, or output that is not a terminal)\n  RUSTYDB_CONFIG_DIR  where admin.toml (contexts) lives (default $XDG_CONFIG_HOME/rustydb or ~/.config/rustydb)\n\n${EXIT_CODES_HELP}\n`,
+      `\nEnvironment:\n  RUSTYDB_ENDPOINTS   agent API URL(s), comma-separated (default: the context's, else http://127.0.0.1:5433)\n  RUSTYDB_TOKEN       the API token (default: the context's token_file)\n  RUSTYDB_CA_FILE     CA certificate for https endpoints (default: the context's ca_file)\n  NO_COLOR            no colour (as does TERM=dumb, --no-color, or output that is not a terminal)\n  RUSTYDB_CONFIG_DIR  where admin.toml (contexts) lives (default $XDG_CONFIG_HOME/rustydb or ~/.config/rustydb)\n\n${EXIT_CODES_HELP}\n`,
     )
     // Global presentation flags apply before any command runs; the colour decision ends here (see output.ts).
-    .hook('preAction', async (cmd) => {
+    .hook('preAction', async (cmd, action) => {
       if ((cmd.opts() as { color?: boolean }).color === false) f.io.color = false;
+      // Read on the first request only: commands that send none never touch the token file.
+      const flags = action.optsWithGlobals() as TokenFlags;
+      setTokenSource(() => resolveToken(flags, f.env));
+      setCaSource(() => resolveCa(action.optsWithGlobals() as CaFlags, f.env));
       await loadColors(f.io);
     });
   program.addCommand(newCmdCluster(f));
   program.addCommand(newCmdNode(f));
   program.addCommand(newCmdConfig(f));
+  program.addCommand(newCmdToken(f));
   program.addCommand(newCmdSandbox(f));
   program.addCommand(newCmdCompletion(f));
   // Replaces commander's implicit `help`: it also knows topics (`help exit-codes`).

@@ -11,7 +11,7 @@
  * [contexts.sandbox]
  * endpoints = ["http://127.0.0.1:7001", "http://127.0.0.1:7002"]
  * ca_file = "/etc/rustydb/ca.pem"      # unused until TLS (issue 5)
- * token_file = "~/.rustydb-token"      # unused until tokens (issue 5)
+ * token_file = "~/.rustydb-token"      # the API token (one line, keep it 0600)
  * ```
  */
 
@@ -155,6 +155,67 @@ export function saveContext(env: NodeJS.ProcessEnv, name: string, ctx: Context, 
 export interface TargetFlags {
   endpoint?: string;
   context?: string;
+}
+
+/** The global flags that say which API token to send. */
+export interface TokenFlags extends TargetFlags {
+  tokenFile?: string;
+}
+
+/**
+ * The API token to send, or null: `--token-file` > `RUSTYDB_TOKEN` > the
+ * context's `token_file` (when the context also chose the endpoints, so a
+ * token is never sent to a cluster it was not made for). Messages name the
+ * file, never the token.
+ */
+export function resolveToken(flags: TokenFlags, env: NodeJS.ProcessEnv): string | null {
+  if (flags.tokenFile !== undefined) return readTokenFile(flags.tokenFile, '--token-file');
+  if (env.RUSTYDB_TOKEN) return env.RUSTYDB_TOKEN.trim();
+  const t = resolveTarget(flags, env);
+  if (t.tokenFile === null) return null;
+  return readTokenFile(t.tokenFile, `token_file of context "${t.context}"`);
+}
+
+function readTokenFile(path: string, from: string): string {
+  const file = path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError('usage', `cannot read the API token file ${file} (${from}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; fix the path or its permissions`);
+  }
+  const token = text.trim();
+  if (token === '' || /\s/.test(token)) throw new CliError('usage', `the API token file ${file} (${from}) must hold one token on one line; rewrite it`);
+  return token;
+}
+
+/** The global flags that say which CA to trust. */
+export interface CaFlags extends TargetFlags {
+  caFile?: string;
+}
+
+/**
+ * The CA certificate (PEM) to trust for https endpoints, or null (the
+ * system's): `--ca-file` > `RUSTYDB_CA_FILE` > the context's `ca_file`.
+ */
+export function resolveCa(flags: CaFlags, env: NodeJS.ProcessEnv): string | null {
+  const read = (path: string, from: string): string => {
+    const file = path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new CliError('usage', `cannot read the CA certificate ${file} (${from}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; fix the path`);
+    }
+  };
+  if (flags.caFile !== undefined) return read(flags.caFile, '--ca-file');
+  if (env.RUSTYDB_CA_FILE) return read(env.RUSTYDB_CA_FILE, 'RUSTYDB_CA_FILE');
+  let t: Target;
+  try {
+    t = resolveTarget(flags, env);
+  } catch {
+    return null; // the command reports the bad context itself
+  }
+  return t.caFile === null ? null : read(t.caFile, `ca_file of context "${t.context}"`);
 }
 
 /** Resolve where the cluster is: `--endpoint` > `RUSTYDB_ENDPOINTS` > `--context` / current context > default. */

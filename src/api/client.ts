@@ -42,6 +42,45 @@ export interface ApiClientOptions {
   timeoutMs: number;
   /** For tests (an undici MockAgent); default: undici's global dispatcher if one is installed, else node:http. */
   dispatcher?: Dispatcher;
+  /** API token sent as `Authorization: Bearer`; default: the process's {@link setTokenSource}. Never printed. */
+  token?: string | null;
+  /** PEM CA certificate(s) trusted for https endpoints; default: the process's {@link setCaSource}, else the system's. */
+  ca?: string | null;
+}
+
+/** Where the trusted CA comes from when a client is given none: set once per run by cli.ts. */
+let caSource: (() => string | null) | null = null;
+
+/**
+ * Set (or clear) the CA source every {@link ApiClient} without its own `ca`
+ * uses for https: cli.ts sets it from --ca-file, RUSTYDB_CA_FILE or the
+ * context's ca_file; read on the first https request.
+ */
+export function setCaSource(source: (() => string | null) | null): void {
+  if (source === null) {
+    caSource = null;
+    return;
+  }
+  let cached: { ca: string | null } | null = null;
+  caSource = () => (cached ??= { ca: source() }).ca;
+}
+
+/** Where the API token comes from when a client is given none: set once per run by cli.ts, read on the first request. */
+let tokenSource: (() => string | null) | null = null;
+
+/**
+ * Set (or clear, with null) the API token source every {@link ApiClient}
+ * without its own `token` uses. cli.ts sets it before each command from
+ * --token-file, RUSTYDB_TOKEN or the context's token_file; the source is
+ * called on the first request (so a command that sends none never reads it).
+ */
+export function setTokenSource(source: (() => string | null) | null): void {
+  if (source === null) {
+    tokenSource = null;
+    return;
+  }
+  let cached: { token: string | null } | null = null;
+  tokenSource = () => (cached ??= { token: source() }).token;
 }
 
 /** Per-call options of {@link ApiClient.send}. */
@@ -57,9 +96,11 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 /** How each API error code reaches the operator. */
 const KIND_OF: Record<ApiErrorCode, CliErrorKind> = {
   RDB_ERR_INVALID: 'usage',
+  RDB_ERR_TOO_LARGE: 'usage',
   RDB_ERR_UNAUTHORIZED: 'auth',
   RDB_ERR_FORBIDDEN: 'auth',
   RDB_ERR_PRECONDITION: 'precondition',
+  RDB_ERR_RATE_LIMITED: 'auth',
   RDB_ERR_NO_QUORUM: 'precondition',
   RDB_ERR_CONFLICT: 'conflict',
   RDB_ERR_NOT_FOUND: 'precondition',
@@ -173,11 +214,14 @@ export class ApiClient {
 
   private transport(method: HttpMethod, url: string, body: unknown, timeoutMs: number, signal: AbortSignal | undefined): Promise<RawResponse> {
     const headers: Record<string, string> = body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' };
+    const token = this.opts.token !== undefined ? this.opts.token : (tokenSource?.() ?? null);
+    if (token) headers.authorization = `Bearer ${token}`;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const timeout = AbortSignal.timeout(timeoutMs);
     const all = signal ? AbortSignal.any([timeout, signal]) : timeout;
-    if (this.opts.dispatcher || undiciInstalled()) return viaUndici(this.opts.dispatcher, method, url, headers, payload, all);
-    return viaNodeHttp(method, url, headers, payload, all);
+    const ca = url.startsWith('https:') ? (this.opts.ca !== undefined ? this.opts.ca : (caSource?.() ?? null)) : null;
+    if (this.opts.dispatcher || undiciInstalled()) return viaUndici(this.opts.dispatcher, method, url, headers, payload, all, ca);
+    return viaNodeHttp(method, url, headers, payload, all, ca);
   }
 }
 
@@ -193,16 +237,24 @@ function undiciInstalled(): boolean {
   return (globalThis as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.1')] !== undefined;
 }
 
-async function viaUndici(dispatcher: Dispatcher | undefined, method: HttpMethod, url: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<RawResponse> {
-  const { request } = await import('undici');
+/** One undici Agent per trusted CA (a CLI run has one). */
+const caAgents = new Map<string, Dispatcher>();
+
+async function viaUndici(dispatcher: Dispatcher | undefined, method: HttpMethod, url: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal, ca: string | null = null): Promise<RawResponse> {
+  const { request, Agent } = await import('undici');
+  if (!dispatcher && ca !== null) {
+    if (!caAgents.has(ca)) caAgents.set(ca, new Agent({ connect: { ca } }));
+    dispatcher = caAgents.get(ca);
+  }
   const res = await request(url, { method, headers, body, signal, ...(dispatcher && { dispatcher }) });
   return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
 }
 
-async function viaNodeHttp(method: HttpMethod, url: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<RawResponse> {
+async function viaNodeHttp(method: HttpMethod, url: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal, ca: string | null = null): Promise<RawResponse> {
   const { request } = url.startsWith('https:') ? await import('node:https') : await import('node:http');
   return new Promise<RawResponse>((resolve, reject) => {
-    const req = request(url, { method, headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) }, signal }, (res) => {
+    const h = body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) };
+    const req = request(url, { method, headers: h, signal, ...(ca !== null && { ca }) }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));

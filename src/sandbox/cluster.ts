@@ -7,6 +7,10 @@
  *
  *     sandbox.json          ports, settings and agent pids (the sandbox's own record)
  *     secrets.json          engine passwords, 0600 ([engine] secrets_file of every node)
+ *     admin-token           the admin API token (plaintext), 0600: the CLI context's token_file
+ *     tls/ca.pem, ca-key.pem   the cluster CA (key 0600; every node's [tls] ca_key_file, the first leader imports it)
+ *     <id>/tls/node.pem, node-key.pem   the node's certificate (SAN 127.0.0.1) and key (0600)
+ *     bootstrap-token.json  that token's hash, 0600 ([security] bootstrap_token_file of every node)
  *     <id>/rustydb.conf     the node's config, rewritten from sandbox.json on every open
  *     <id>/agent.log        the agent's stdout and stderr (pino JSON)
  *     <id>/agent/           the agent's Raft state
@@ -41,13 +45,18 @@ import { ConfigError } from '../../agent/config/schema.ts';
 import type { ClusterView } from '../../agent/api/wire.ts';
 import { findFreePorts, isPortFree, PortsError } from './ports.ts';
 import { postmasterPid } from '../../agent/engine/postgres/status.ts';
+import { newBootstrapToken } from '../../agent/security/bootstrap.ts';
+// undici is loaded on first use: `node init` and `--help` import this module and must stay light.
+import type { Agent, Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import { createCa, issueNodeCert, writePublicFile, writeSecretFile } from '../../agent/security/pki.ts';
 
 /** One node of a sandbox: where it listens, where its files are, what runs. */
 export interface SandboxNodeInfo {
   id: string;
   apiPort: number;
   pgPort: number;
-  /** `http://127.0.0.1:<apiPort>`: control API and health checks. */
+  /** `https://127.0.0.1:<apiPort>`: control API and health checks (TLS 1.3; trust {@link Sandbox.caFile}). */
   apiUrl: string;
   configFile: string;
   dataDir: string;
@@ -120,6 +129,9 @@ interface Secrets {
 
 const RECORD_FILE = 'sandbox.json';
 const SECRETS_FILE = 'secrets.json';
+const ADMIN_TOKEN_FILE = 'admin-token';
+const TLS_DIR = 'tls';
+const BOOTSTRAP_TOKEN_FILE = 'bootstrap-token.json';
 const SUPERUSER = 'rustydb';
 const DEFAULT_AGENT_BIN = fileURLToPath(new URL('../../bin/rustydb-agent', import.meta.url));
 const AGENT_STOP_MS = 15_000;
@@ -136,6 +148,10 @@ export class Sandbox {
   private readonly agentBin: string;
   /** Exit status of agents this process started, by node id (for "it exited" messages). */
   private readonly exits = new Map<string, { code: number | null; signal: string | null }>();
+  /** The admin API token (plaintext, from ADMIN_TOKEN_FILE). */
+  private token = '';
+  /** HTTP client of this sandbox's own calls: trusts its CA (made on first use). */
+  private http: Agent | null = null;
 
   private constructor(
     readonly dir: string,
@@ -161,7 +177,12 @@ export class Sandbox {
       record = readRecord(recordPath);
       checkSameSettings(record, opts, dir);
       secrets = readSecrets(join(dir, SECRETS_FILE));
-      return new Sandbox(dir, record, secrets, opts.agentBin);
+      const existing = new Sandbox(dir, record, secrets, opts.agentBin);
+      // A sandbox made before API tokens existed gets one now (its agents import it on the next start).
+      existing.token = await ensureAdminToken(dir);
+      // Likewise a sandbox made before TLS gets its CA and node certificates now.
+      ensurePki(dir, record);
+      return existing;
     }
     ({ record, secrets } = await plan(dir, opts));
     const sb = new Sandbox(dir, record, secrets, opts.agentBin);
@@ -169,6 +190,8 @@ export class Sandbox {
     const configs = sb.renderConfigs();
     // Secrets before the record: a record without them would be a sandbox nobody can connect to.
     writeFileAtomic(join(dir, SECRETS_FILE), JSON.stringify(secrets) + '\n', 0o600);
+    sb.token = await ensureAdminToken(dir);
+    ensurePki(dir, record);
     sb.saveRecord();
     sb.writeConfigs(configs);
     return sb;
@@ -277,7 +300,7 @@ export class Sandbox {
     const { apiUrl } = this.info(id);
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      if ((await httpStatus(`${apiUrl}/liveness`)) !== null) return;
+      if ((await httpStatus(`${apiUrl}/liveness`, this.dispatcher())) !== null) return;
       if (this.agentPid(id) === null) throw this.exitedError(id, 'while starting');
       await sleep(POLL_MS);
     }
@@ -298,11 +321,56 @@ export class Sandbox {
     process.kill(pid, 'SIGKILL');
   }
 
+  /** The sandbox's cluster CA certificate (PEM file): what clients of its agents trust (RUSTYDB_CA_FILE, the context's ca_file). */
+  caFile(): string {
+    return join(this.dir, TLS_DIR, 'ca.pem');
+  }
+
+  /** An undici dispatcher that trusts the sandbox CA, for tests' own requests (`request(url, { dispatcher })`). */
+  dispatcher(): Dispatcher {
+    // require, not import: loaded on first use and still synchronous.
+    const { Agent } = createRequire(import.meta.url)('undici') as typeof import('undici');
+    this.http ??= new Agent({ connect: { ca: readFileSync(this.caFile(), 'utf8') } });
+    return this.http;
+  }
+
+  /** The admin API token every node's first leader imported (its hash); never print it. */
+  adminToken(): string {
+    return this.token;
+  }
+
+  /** The file holding {@link adminToken} (0600): the `sandbox` CLI context's token_file. */
+  adminTokenFile(): string {
+    return join(this.dir, ADMIN_TOKEN_FILE);
+  }
+
+  /** `Authorization` header with the admin token, for calls to `/v1/*`. */
+  authHeaders(): Record<string, string> {
+    return { authorization: `Bearer ${this.token}` };
+  }
+
+  /**
+   * Environment for running rustydb-admin against this sandbox: every node's
+   * API URL and the admin token (tests pass it to child processes).
+   */
+  cliEnv(): Record<string, string> {
+    return { RUSTYDB_ENDPOINTS: this.nodes().map((n) => n.apiUrl).join(','), RUSTYDB_TOKEN: this.token, RUSTYDB_CA_FILE: this.caFile() };
+  }
+
+  /** `fetch` against one of the sandbox's agents, with the admin token (unless `init.headers` sets authorization). */
+  async apiFetch(url: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${this.token}`);
+    // undici's fetch with a dispatcher that trusts the sandbox CA (the agents serve TLS 1.3 only).
+    const { fetch: undiciFetch } = await import('undici');
+    return (await undiciFetch(url, { ...(init as object), headers: Object.fromEntries(headers), dispatcher: this.dispatcher() })) as unknown as Response;
+  }
+
   /** `GET /v1/cluster` from the first agent that answers (linearizable; a local read if none can). */
   async clusterView(): Promise<ClusterView | null> {
     for (const consistency of ['linearizable', 'local']) {
       for (const n of this.record.nodes) {
-        const r = await httpJson(`http://127.0.0.1:${n.apiPort}/v1/cluster?consistency=${consistency}`);
+        const r = await httpJson(`${this.info(n.id).apiUrl}/v1/cluster?consistency=${consistency}`, this.dispatcher(), this.authHeaders());
         if (r !== null && r.status === 200) return r.body as ClusterView;
       }
     }
@@ -311,7 +379,8 @@ export class Sandbox {
 
   /** The node whose `/primary` answers 200, or null. */
   async primary(): Promise<string | null> {
-    const probes = await Promise.all(this.record.nodes.map((n) => httpStatus(`http://127.0.0.1:${n.apiPort}/primary`)));
+    const d = this.dispatcher();
+    const probes = await Promise.all(this.record.nodes.map((n) => httpStatus(`${this.info(n.id).apiUrl}/primary`, d)));
     const i = probes.findIndex((s) => s === 200);
     return i < 0 ? null : this.record.nodes[i].id;
   }
@@ -332,7 +401,7 @@ export class Sandbox {
       id,
       apiPort: n.apiPort,
       pgPort: n.pgPort,
-      apiUrl: `http://127.0.0.1:${n.apiPort}`,
+      apiUrl: `https://127.0.0.1:${n.apiPort}`,
       configFile: join(nodeDir, 'rustydb.conf'),
       dataDir,
       logFile: join(nodeDir, 'agent.log'),
@@ -414,7 +483,8 @@ export class Sandbox {
   }
 
   private async probeAll(): Promise<Map<string, Probe>> {
-    const probes = await Promise.all(this.record.nodes.map((n) => probe(`http://127.0.0.1:${n.apiPort}`)));
+    const d = this.dispatcher();
+    const probes = await Promise.all(this.record.nodes.map((n) => probe(this.info(n.id).apiUrl, d)));
     return new Map(this.record.nodes.map((n, i) => [n.id, probes[i]]));
   }
 
@@ -452,7 +522,9 @@ export class Sandbox {
     const releases = installedReleases();
     return this.record.nodes.map((n) => {
       const info = this.info(n.id);
-      const text = renderConfig(this.record, n.id, info, join(this.dir, SECRETS_FILE), releases);
+      const text =
+        renderConfig(this.record, n.id, info, join(this.dir, SECRETS_FILE), releases) +
+        `\n[security]\nbootstrap_token_file = ${toml(join(this.dir, BOOTSTRAP_TOKEN_FILE))}\n`;
       try {
         parseConfigText(text, info.configFile);
       } catch (err) {
@@ -552,6 +624,51 @@ function readRecord(path: string): SandboxRecord {
   return r;
 }
 
+/**
+ * The sandbox's admin token: read from DIR/admin-token, or made (with its
+ * bootstrap hash file) when there is none. Both files 0600.
+ */
+async function ensureAdminToken(dir: string): Promise<string> {
+  const tokenPath = join(dir, ADMIN_TOKEN_FILE);
+  const bootstrapPath = join(dir, BOOTSTRAP_TOKEN_FILE);
+  if (existsSync(tokenPath) && existsSync(bootstrapPath)) {
+    const token = readFileSync(tokenPath, 'utf8').trim();
+    if (token !== '') return token;
+  }
+  const { token, file } = await newBootstrapToken('sandbox-admin');
+  // The hash first: a plaintext token whose hash no agent knows would only confuse.
+  writeFileAtomic(bootstrapPath, JSON.stringify(file) + '\n', 0o600);
+  writeFileAtomic(tokenPath, token + '\n', 0o600);
+  return token;
+}
+
+/** The sandbox CA and one certificate per node (SAN 127.0.0.1), made once; keys 0600. */
+function ensurePki(dir: string, r: SandboxRecord): void {
+  const caCert = join(dir, TLS_DIR, 'ca.pem');
+  const caKey = join(dir, TLS_DIR, 'ca-key.pem');
+  let ca: { certPem: string; keyPem: string };
+  if (existsSync(caCert) && existsSync(caKey)) {
+    ca = { certPem: readFileSync(caCert, 'utf8'), keyPem: readFileSync(caKey, 'utf8') };
+  } else {
+    ca = createCa({ clusterName: r.clusterName });
+    writeSecretFile(caKey, ca.keyPem);
+    writePublicFile(caCert, ca.certPem);
+    chmodSync(join(dir, TLS_DIR), 0o755);
+  }
+  for (const n of r.nodes) {
+    const f = nodeTlsFiles(dir, n.id);
+    if (existsSync(f.cert) && existsSync(f.key)) continue;
+    mkdirPublic(join(dir, n.id)); // the engine user must traverse it; only <id>/tls is private
+    const issued = issueNodeCert(ca, { commonName: n.id, sans: ['IP:127.0.0.1', 'DNS:localhost'] });
+    writeSecretFile(f.key, issued.keyPem);
+    writePublicFile(f.cert, issued.certPem);
+  }
+}
+
+function nodeTlsFiles(dir: string, id: string): { cert: string; key: string } {
+  return { cert: join(dir, id, TLS_DIR, 'node.pem'), key: join(dir, id, TLS_DIR, 'node-key.pem') };
+}
+
 function readSecrets(path: string): Secrets {
   try {
     const s = JSON.parse(readFileSync(path, 'utf8')) as Secrets;
@@ -606,6 +723,17 @@ function renderConfig(r: SandboxRecord, id: string, info: SandboxNodeInfo, secre
   if (Object.keys(releases).length > 0) {
     lines.push('', '[engine.releases]', ...Object.entries(releases).map(([name, bin]) => `${toml(name)} = ${toml(bin)}`));
   }
+  const sandboxDir = dirname(dirname(info.configFile));
+  const tls = nodeTlsFiles(sandboxDir, id);
+  lines.push(
+    '',
+    '[tls]',
+    'enabled = true',
+    `cert_file = ${toml(tls.cert)}`,
+    `key_file = ${toml(tls.key)}`,
+    `ca_file = ${toml(join(sandboxDir, TLS_DIR, 'ca.pem'))}`,
+    `ca_key_file = ${toml(join(sandboxDir, TLS_DIR, 'ca-key.pem'))}`,
+  );
   lines.push('', '[agent]', `state_dir = ${toml(join(dirname(info.configFile), 'agent'))}`, '');
   return lines.join('\n');
 }
@@ -773,28 +901,30 @@ async function stopEngine(dataDir: string): Promise<void> {
 
 type Probe = 'primary' | 'replica' | 'none';
 
-async function httpStatus(url: string): Promise<number | null> {
+async function httpStatus(url: string, dispatcher: Dispatcher): Promise<number | null> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
-    await res.arrayBuffer();
-    return res.status;
+    const { request } = await import('undici');
+    const res = await request(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS), dispatcher });
+    await res.body.dump();
+    return res.statusCode;
   } catch {
     return null;
   }
 }
 
-async function httpJson(url: string): Promise<{ status: number; body: unknown } | null> {
+async function httpJson(url: string, dispatcher: Dispatcher, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown } | null> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS), headers: { accept: 'application/json' } });
-    return { status: res.status, body: await res.json() };
+    const { request } = await import('undici');
+    const res = await request(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS), headers: { accept: 'application/json', ...headers }, dispatcher });
+    return { status: res.statusCode, body: await res.body.json() };
   } catch {
     return null;
   }
 }
 
 /** What the health checks say of one node. */
-async function probe(apiUrl: string): Promise<Probe> {
-  if ((await httpStatus(`${apiUrl}/primary`)) === 200) return 'primary';
-  if ((await httpStatus(`${apiUrl}/replica?replication_state=streaming`)) === 200) return 'replica';
+async function probe(apiUrl: string, dispatcher: Dispatcher): Promise<Probe> {
+  if ((await httpStatus(`${apiUrl}/primary`, dispatcher)) === 200) return 'primary';
+  if ((await httpStatus(`${apiUrl}/replica?replication_state=streaming`, dispatcher)) === 200) return 'replica';
   return 'none';
 }

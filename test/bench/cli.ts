@@ -51,9 +51,9 @@ function stats(samples: number[]): Stats {
 }
 
 /** Milliseconds of one GET from this (already running) process: the agent's share of `cluster status`. */
-async function timeGet(url: string): Promise<number> {
+async function timeGet(url: string, sb: Sandbox): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const res = await fetch(url);
+  const res = await sb.apiFetch(url);
   await res.text();
   if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
   return Number(process.hrtime.bigint() - t0) / 1e6;
@@ -78,12 +78,12 @@ async function main(): Promise<void> {
     console.log('starting a 3-node sandbox…');
     const sb = await Sandbox.open({ dir, nodes: 3 });
     await sb.up({ timeoutMs: 120_000 });
-    const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), RUSTYDB_ENDPOINTS: sb.nodes().map((n) => n.apiUrl).join(',') };
+    const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), ...sb.cliEnv() };
     delete env.NODE_TEST_CONTEXT;
     const tsx = { ...env, RUSTYDB_ADMIN_NO_BUNDLE: '1' };
 
     await measure('node -e 0 (the floor: node start-up alone)', ['-e', '0'], env, RUNS);
-    await measure('GET /v1/cluster in-process (the agent alone)', () => timeGet(`${sb.nodes()[0].apiUrl}/v1/cluster`), env, RUNS);
+    await measure('GET /v1/cluster in-process (the agent alone)', () => timeGet(`${sb.nodes()[0].apiUrl}/v1/cluster`, sb), env, RUNS);
     await measure('rustydb-admin --version', ['--version'], env, RUNS);
     const status = await measure('rustydb-admin cluster status', ['cluster', 'status'], env, RUNS);
     await measure('rustydb-admin --version (tsx, no bundle)', ['--version'], tsx, Math.ceil(RUNS / 2));

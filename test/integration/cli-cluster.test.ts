@@ -22,7 +22,7 @@ let sb: Sandbox;
 
 /** Run the real CLI with stdin/stdout not terminals; never rejects. */
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', RUSTYDB_ENDPOINTS: sb.nodes().map((n) => n.apiUrl).join(',') };
+  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', ...sb.cliEnv() };
   delete env.NODE_TEST_CONTEXT;
   return new Promise((resolve) => {
     const child = execFile(process.execPath, [admin, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {

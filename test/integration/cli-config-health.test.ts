@@ -33,7 +33,7 @@ let sb: Sandbox;
 
 /** Run the real CLI against one agent (or all), stdin/stdout not terminals; never rejects. */
 function cli(args: string[], endpoints: string[] = sb.nodes().map((n) => n.apiUrl)): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', RUSTYDB_ENDPOINTS: endpoints.join(',') };
+  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', ...sb.cliEnv(), RUSTYDB_ENDPOINTS: endpoints.join(',') };
   delete env.NODE_TEST_CONTEXT;
   return new Promise((resolve) => {
     const child = execFile(process.execPath, [admin, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
@@ -145,7 +145,7 @@ test('refusals: unknown key 2, bad value 2, broken rule 2, read-only key 5; noth
 
 test('the agent validates again: a PUT that skips the CLI gets RDB_ERR_INVALID / RDB_ERR_PRECONDITION', async () => {
   const put = async (key: string, body: unknown) => {
-    const res = await request(`${apiOf('n3')}/v1/config/${key}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await request(`${apiOf('n3')}/v1/config/${key}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...sb.authHeaders() }, body: JSON.stringify(body), dispatcher: sb.dispatcher() });
     return { status: res.statusCode, body: (await res.body.json()) as { error: { code: string; message: string } } };
   };
   let r = await put('lease_ms', { value: 1500 });
@@ -161,7 +161,7 @@ test('the agent validates again: a PUT that skips the CLI gets RDB_ERR_INVALID /
 test("read_from_followers false turns a replica's /replica and /read-only checks to 503; true turns them back", async () => {
   const view = await sb.clusterView();
   const replica = view!.members.find((m) => m.role === 'replica')!;
-  const status = async (path: string) => (await request(`${replica.apiUrl}${path}`)).statusCode;
+  const status = async (path: string) => (await request(`${replica.apiUrl}${path}`, { dispatcher: sb.dispatcher() })).statusCode;
   await until('the replica to serve reads', async () => ((await status('/replica')) === 200 ? true : null));
 
   let r = await cli(['config', 'set', 'read_from_followers', 'false'], [replica.apiUrl]);

@@ -29,7 +29,7 @@ let sb: Sandbox;
 
 /** Run the real CLI with stdin/stdout not terminals; never rejects. */
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', RUSTYDB_ENDPOINTS: sb.nodes().map((n) => n.apiUrl).join(',') };
+  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', ...sb.cliEnv() };
   delete env.NODE_TEST_CONTEXT;
   return new Promise((resolve) => {
     const child = execFile(process.execPath, [admin, ...args], { env, timeout: 180_000 }, (err, stdout, stderr) => {
@@ -67,7 +67,7 @@ async function until<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 6
 }
 
 async function position(id: string): Promise<NodePositionView> {
-  const res = await fetch(`${sb.node(id).apiUrl}/v1/node/position`, { signal: AbortSignal.timeout(5000) });
+  const res = await sb.apiFetch(`${sb.node(id).apiUrl}/v1/node/position`, { signal: AbortSignal.timeout(5000) });
   assert.equal(res.status, 200, `position of ${id}`);
   return (await res.json()) as NodePositionView;
 }

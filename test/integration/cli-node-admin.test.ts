@@ -26,7 +26,7 @@ let dir: string;
 let sb: Sandbox;
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', RUSTYDB_ENDPOINTS: sb.nodes().map((n) => n.apiUrl).join(',') };
+  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', ...sb.cliEnv() };
   delete env.NODE_TEST_CONTEXT;
   return new Promise((resolve) => {
     const child = execFile(process.execPath, [admin, ...args], { env, timeout: 120_000 }, (err, stdout, stderr) => {
@@ -87,7 +87,7 @@ test('drain waits for client sessions, terminates the rest, turns the read check
   await client.connect();
   client.on('error', () => {}); // terminated by the drain
   const replicaUrl = `${sb.node(standby).apiUrl}/replica`;
-  assert.equal((await fetch(replicaUrl)).status, 200);
+  assert.equal((await sb.apiFetch(replicaUrl)).status, 200);
 
   const op = await ok<OperationView>(['node', 'drain', standby, '--timeout', '1s']);
   assert.equal(op.kind, 'drain');
@@ -95,12 +95,12 @@ test('drain waits for client sessions, terminates the rest, turns the read check
   assert.deepEqual({ atStart: op.result?.sessionsAtStart, terminated: op.result?.terminated }, { atStart: 1, terminated: 1 });
   await assert.rejects(client.query('SELECT 1'), 'the session was terminated');
   assert.equal((await view()).members.find((m) => m.id === standby)?.adminState, 'drained');
-  assert.equal((await fetch(replicaUrl)).status, 503);
-  assert.equal((await fetch(`${sb.node(standby).apiUrl}/read-only`)).status, 503);
+  assert.equal((await sb.apiFetch(replicaUrl)).status, 503);
+  assert.equal((await sb.apiFetch(`${sb.node(standby).apiUrl}/read-only`)).status, 503);
 
   const back = await ok<MemberAnswer>(['node', 'undrain', standby]);
   assert.equal(back.member.adminState, 'active');
-  await eventually('the replica check answers 200 again', async () => (await fetch(replicaUrl)).status === 200);
+  await eventually('the replica check answers 200 again', async () => (await sb.apiFetch(replicaUrl)).status === 200);
 });
 
 test('drain --no-terminate leaves sessions alone and exits 7; the primary is refused without --switchover (exit 5)', async () => {

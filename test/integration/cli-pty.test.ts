@@ -23,7 +23,7 @@ let dir: string;
 let sb: Sandbox;
 
 function env(): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), RUSTYDB_ENDPOINTS: sb.nodes().map((n) => n.apiUrl).join(',') };
+  const e: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), ...sb.cliEnv() };
   delete e.NODE_TEST_CONTEXT;
   delete e.NO_COLOR;
   return e;

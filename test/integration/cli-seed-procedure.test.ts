@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterView, NodeView } from '../../agent/api/wire.ts';
 import { findFreePorts } from '../../src/sandbox/ports.ts';
+import { Agent, request } from 'undici';
 
 const ADMIN = fileURLToPath(new URL('../../bin/rustydb-admin', import.meta.url));
 const AGENT = fileURLToPath(new URL('../../bin/rustydb-agent', import.meta.url));
@@ -56,11 +57,15 @@ test('the seed procedure runs as a shell script, every step exits 0, and the clu
   assert.equal(during.writable, true);
 
   // After: n3 is gone, the other two carry on.
-  const view = (await (await fetch(`http://127.0.0.1:${p1}/v1/cluster`)).json()) as ClusterView;
+  // Over TLS with the CA n1's node init made, and the admin token it printed.
+  const dispatcher = new Agent({ connect: { ca: readFileSync(join(root, 'n1', 'agent', 'tls', 'ca.pem'), 'utf8') } });
+  const headers = { authorization: `Bearer ${(JSON.parse(readFileSync(join(root, 'init-n1.json'), 'utf8')) as { adminToken: string }).adminToken}` };
+  const get = async <T>(url: string) => (await (await request(url, { dispatcher, headers })).body.json()) as T;
+  const view = await get<ClusterView>(`https://127.0.0.1:${p1}/v1/cluster`);
   assert.deepEqual(view.members.map((m) => m.id), ['n1', 'n2']);
   assert.equal(view.quorum.voters, 2);
   assert.equal(view.writable, true);
-  const n3 = (await (await fetch(`http://127.0.0.1:${p3}/v1/node`)).json()) as NodeView;
+  const n3 = await get<NodeView>(`https://127.0.0.1:${p3}/v1/node`);
   assert.equal(n3.engine.running, false, "n3's engine is stopped");
   assert.equal(n3.engineHeld, true);
 });

@@ -159,11 +159,12 @@ test('sandbox up -o json (the real binary) starts 3 nodes: one writable primary,
   assert.match(r.stderr, /is the primary/, 'progress goes to stderr');
 
   // The health checks agree, seen from outside.
+  const sb = await Sandbox.open({ dir });
   for (const n of first.nodes) {
     const path = n.role === 'primary' ? '/primary' : '/replica?replication_state=streaming';
-    assert.equal((await fetch(n.api_url + path)).status, 200, `${n.id} ${path}`);
+    // Served over TLS 1.3: the sandbox's client trusts its CA.
+    assert.equal((await sb.apiFetch(n.api_url + path)).status, 200, `${n.id} ${path}`);
   }
-  const sb = await Sandbox.open({ dir });
   assert.equal(await sb.primary(), primary.id);
 
   // The CLI context points at the sandbox.

@@ -132,7 +132,7 @@ test('POST /v1/members: 201 when created, 200 when the member existed; the body 
 test('schema validation: unknown fields, bad node ids, bad values and missing fields are 400 RDB_ERR_INVALID, and reach no procedure', async () => {
   const { admin, app } = setup();
   let e = errorOf(await app.inject({ method: 'POST', url: '/v1/members', payload: { ...NEW, colour: 'red' } }), 'RDB_ERR_INVALID');
-  assert.match(e.message, /unknown field "colour" in the request body: remove it \(accepted: id, kind, api_url, pg, region, cluster\)/);
+  assert.match(e.message, /unknown field "colour" in the request body: remove it \(accepted: id, kind, api_url, pg, region, cluster, csr\)/);
 
   e = errorOf(await app.inject({ method: 'POST', url: '/v1/members', payload: { ...NEW, id: 'N4' } }), 'RDB_ERR_INVALID');
   assert.equal(e.details?.field, 'id');
@@ -164,9 +164,10 @@ test('LeaderElsewhere: 307 with Location = the leader URL + the same path and qu
   assert.equal(res.headers.location, `${LEADER}/v1/members`);
 
   admin.fail.removeMember = new LeaderElsewhere(`${LEADER}/`);
-  res = await app.inject({ method: 'DELETE', url: '/v1/members/n3?reason=decommission' });
+  // (No /v1 route takes an undeclared query parameter any more: ?reason=… is a 400, so the redirect is shown without one.)
+  res = await app.inject({ method: 'DELETE', url: '/v1/members/n3' });
   assert.equal(res.statusCode, 307, res.body);
-  assert.equal(res.headers.location, `${LEADER}/v1/members/n3?reason=decommission`, 'no doubled slash, the query kept');
+  assert.equal(res.headers.location, `${LEADER}/v1/members/n3`, 'no doubled slash');
 
   admin.fail.promoteMember = new LeaderElsewhere(LEADER);
   res = await app.inject({ method: 'POST', url: '/v1/members/n4/promote', payload: {} });

@@ -490,12 +490,12 @@ describe('POST /v1/cluster/switchover and /failover', () => {
     });
   }
 
-  test('malformed JSON and oversized bodies are 400 RDB_ERR_INVALID', async () => {
+  test('malformed JSON is 400 RDB_ERR_INVALID, an oversized body 413 RDB_ERR_TOO_LARGE', async () => {
     const { deps, app } = setup();
     const malformed = await app.inject({ method: 'POST', url: '/v1/cluster/failover', payload: '{"to":', headers: { 'content-type': 'application/json' } });
     assertError(malformed, 'RDB_ERR_INVALID');
     const big = await app.inject({ method: 'POST', url: '/v1/cluster/failover', payload: { to: 'n2', request_id: 'x'.repeat(API_BODY_LIMIT) } });
-    assert.match(assertError(big, 'RDB_ERR_INVALID').message, /too large/i);
+    assert.match(assertError(big, 'RDB_ERR_TOO_LARGE').message, /too large/i);
     assert.deepEqual(deps.calls.requestFailover, []);
   });
 

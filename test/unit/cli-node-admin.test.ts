@@ -141,7 +141,7 @@ test('parsing: stop/start, fence/unfence, reinit', async () => {
 
 test('parsing: cluster join (role, config resolved against the working directory, --no-start-agent) and remove', async () => {
   const j = await parsed<JoinOptions>(newCmdJoin, ['join', '--node-id', 'w1', '--cluster-address', '10.0.0.1:5433', '--role', 'witness', '--config', 'etc/rustydb.conf', '--no-start-agent', '--timeout', '10m']);
-  assert.deepEqual(j, { output: 'json', nodeId: 'w1', clusterAddress: '10.0.0.1:5433', role: 'witness', configFile: '/work/etc/rustydb.conf', timeoutMs: 600_000, startAgent: false });
+  assert.deepEqual(j, { output: 'json', nodeId: 'w1', clusterAddress: '10.0.0.1:5433', role: 'witness', configFile: '/work/etc/rustydb.conf', timeoutMs: 600_000, startAgent: false, token: null });
   const j2 = await parsed<JoinOptions>(newCmdJoin, ['join', '--node-id', 'n4', '--cluster-address', '10.0.0.1:5433']);
   assert.deepEqual([j2.role, j2.startAgent, j2.timeoutMs, j2.configFile], ['follower', true, 1_800_000, '/etc/rustydb/rustydb.conf']);
 
@@ -523,12 +523,12 @@ after(() => {
 /** The local agent of the joining node n4, as `node init --address` sets it. */
 const L = 'http://127.0.0.1:7104';
 
-/** `node init` for n4 in a temp dir; returns its config file. */
-async function initNode(role = 'follower'): Promise<string> {
+/** `node init` for n4 in a temp dir (plain HTTP: the MockAgent speaks no TLS); returns its config file. */
+async function initNode(role = 'follower', ...extra: string[]): Promise<string> {
   const root = mkdtempSync('/tmp/rustydb-cli-join-test-');
   roots.push(root);
   const config = join(root, 'rustydb.conf');
-  const r = await run(['node', 'init', '--node-id', 'n4', '--cluster', 'demo', '--address', '127.0.0.1:7104', '--pg-port', '6104', '--role', role, '--data-dir', join(root, 'data'), '--config', config, '-o', 'json']);
+  const r = await run(['node', 'init', '--node-id', 'n4', '--cluster', 'demo', '--address', '127.0.0.1:7104', '--pg-port', '6104', '--role', role, '--data-dir', join(root, 'data'), '--config', config, '-o', 'json', ...(extra.length ? extra : ['--no-tls'])]);
   assert.equal(r.code, 0, r.err);
   return config;
 }
@@ -548,6 +548,17 @@ test('cluster join: a --node-id or --role that does not match the config exits 2
   r = await run(join4('/tmp/rustydb-no-such-dir/rustydb.conf'));
   assert.equal(r.code, 5, r.err);
   assert.match(r.err, /cannot read \/tmp\/rustydb-no-such-dir\/rustydb\.conf \(ENOENT\): prepare this machine with `rustydb-admin node init`/);
+  assert.deepEqual(calls(), []);
+});
+
+test('cluster join of a TLS node (node init default) without --token exits 4 before anything is sent', async () => {
+  const config = await initNode('follower', '--force');
+  const r = await run(join4(config));
+  assert.equal(r.code, 4, r.err);
+  assert.match(r.err, /needs a join token: create one on the cluster with `rustydb-admin cluster token create`/);
+  const bad = await run(join4(config, '--token', 'rdbj_not-a-token'));
+  assert.equal(bad.code, 4, bad.err);
+  assert.match(bad.err, /join token is malformed/);
   assert.deepEqual(calls(), []);
 });
 

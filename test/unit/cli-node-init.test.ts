@@ -12,6 +12,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { parseConfigText } from '../../agent/config/load.ts';
 import { main, type Factory } from '../../src/cli.ts';
 import { installedReleases } from '../../src/sandbox/cluster.ts';
@@ -79,8 +80,15 @@ test('node init writes a config the agent loads: joins an existing cluster, this
     {
       node: 'n2', cluster: 'prod', role: 'follower', bootstrap: false, config: d.config, dataDir: d.dataDir, stateDir: join(d.dataDir, 'agent'), nodeUuid: 'x',
       next: [`rustydb-admin cluster join --node-id n2 --cluster-address <member-host>:5433 --config ${d.config}`],
+      caFile: join(d.dataDir, 'agent', 'tls', 'ca.pem'),
     },
   );
+  // TLS by default: a key (0600) and a self-signed certificate to serve until the join brings the CA's; no CA yet.
+  assert.equal(cfg.tls.enabled, true);
+  assert.equal(mode(cfg.tls.keyFile!), 0o600, 'the node key is private');
+  assert.equal(new X509Certificate(readFileSync(cfg.tls.certFile!)).subject, 'CN=n2');
+  assert.equal(existsSync(cfg.tls.caFile!), false, 'the CA comes with the join');
+  assert.equal(cfg.tls.caKeyFile, null);
   assert.equal(doc.nodeUuid, identity.nodeUuid);
 });
 
@@ -91,6 +99,11 @@ test('--bootstrap founds a cluster (join_existing false); --role observer/witnes
   let cfg = parseConfigText(readFileSync(d.config, 'utf8'), d.config);
   assert.equal(cfg.cluster.joinExisting, false);
   assert.match((JSON.parse(r.out) as { next: string[] }).next[0], /^rustydb-agent --config /);
+  // The founder makes the cluster CA (key 0600, imported by its first leader) and its own certificate, signed by it.
+  assert.equal(mode(cfg.tls.caKeyFile!), 0o600);
+  const ca = new X509Certificate(readFileSync(cfg.tls.caFile!));
+  assert.ok(new X509Certificate(readFileSync(cfg.tls.certFile!)).checkIssued(ca));
+  assert.equal(ca.ca, true);
 
   d = tmp();
   r = await init(d, '--role', 'observer');

@@ -100,7 +100,8 @@ const DEFAULT_CONFIG: AgentConfig = {
     stopOnExit: true, secretsFile: null,
   },
   api: { listenAddress: '127.0.0.1', port: 5433 },
-  tls: { enabled: false, certFile: null, keyFile: null, caFile: null },
+  tls: { enabled: false, certFile: null, keyFile: null, caFile: null, caKeyFile: null },
+  security: { bootstrapTokenFile: null },
   agent: { stateDir: '/var/lib/rustydb/agent', logLevel: 'info' },
 };
 
@@ -231,7 +232,8 @@ log_level = "debug"
         stopOnExit: false, secretsFile: null,
       },
       api: { listenAddress: '10.0.0.1', port: 7443 },
-      tls: { enabled: true, certFile: '/etc/rustydb/tls/agent.crt', keyFile: '/etc/rustydb/tls/agent.key', caFile: '/etc/rustydb/tls/ca.crt' },
+      tls: { enabled: true, certFile: '/etc/rustydb/tls/agent.crt', keyFile: '/etc/rustydb/tls/agent.key', caFile: '/etc/rustydb/tls/ca.crt', caKeyFile: null },
+      security: { bootstrapTokenFile: null },
       agent: { stateDir: '/srv/rustydb/state', logLevel: 'debug' },
     };
     const config = ok(text);
@@ -667,12 +669,13 @@ describe('[engine]', () => {
 });
 
 describe('[tls]', () => {
-  test('enabled needs cert_file and key_file', () => {
+  test('enabled needs cert_file, key_file and ca_file', () => {
     const text = withExtra('[tls]\nenabled = true\n');
     const problems = problemsOf(text);
     assert.deepEqual(problems.map((p) => [p.key, p.line]), [
       ['tls.cert_file', lineOf(text, '[tls]')],
       ['tls.key_file', lineOf(text, '[tls]')],
+      ['tls.ca_file', lineOf(text, '[tls]')],
     ]);
     assert.match(problems[0].message, /required when tls\.enabled = true/);
   });

@@ -2,6 +2,7 @@
 
 import { Command } from 'commander';
 import type { Factory } from '../../cli.ts';
+import { newCmdAudit } from './audit.ts';
 import { newCmdFailover } from './failover.ts';
 import { newCmdForceQuorum } from './force-quorum.ts';
 import { newCmdHealth } from './health.ts';
@@ -10,6 +11,8 @@ import { newCmdJoin } from './join.ts';
 import { newCmdOperation } from './operation.ts';
 import { newCmdRemove } from './remove.ts';
 import { newCmdStatus } from './status.ts';
+import { newCmdClusterToken } from './token.ts';
+import { newCmdRotateCerts } from './rotate-certs.ts';
 
 export function newCmdCluster(f: Factory): Command {
   return new Command('cluster')
@@ -21,5 +24,8 @@ export function newCmdCluster(f: Factory): Command {
     .addCommand(newCmdHealth(f))
     .addCommand(newCmdJoin(f))
     .addCommand(newCmdRemove(f))
-    .addCommand(newCmdOperation(f));
+    .addCommand(newCmdOperation(f))
+    .addCommand(newCmdAudit(f))
+    .addCommand(newCmdClusterToken(f))
+    .addCommand(newCmdRotateCerts(f));
 }

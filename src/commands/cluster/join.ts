@@ -26,6 +26,8 @@ import { printJson, type OutputFormat } from '../../output.ts';
 import { interruptSignal, startProgress, type Progress } from '../../progress.ts';
 import { configFileFrom, KIND_OF_ROLE, ROLES, type JoinRole } from '../node/init.ts';
 import { parseDuration } from './failover.ts';
+import { parseJoinToken } from '../../../agent/security/join-tokens.ts';
+import { existsSync } from 'node:fs';
 
 const AGENT_BIN = fileURLToPath(new URL('../../../bin/rustydb-agent', import.meta.url));
 const POLL_MS = 500;
@@ -38,6 +40,8 @@ export interface JoinOptions {
   configFile: string;
   timeoutMs: number;
   startAgent: boolean;
+  /** The join token (`cluster token create`); required when the node's config has TLS on. */
+  token: string | null;
 }
 
 export function newCmdJoin(f: Factory, runF: (o: JoinOptions) => Promise<void> = (o) => joinRun(f, o)): Command {
@@ -49,9 +53,11 @@ export function newCmdJoin(f: Factory, runF: (o: JoinOptions) => Promise<void> =
     .option('--config <file>', "this node's rustydb.conf (default: $RUSTYDB_CONFIG, else /etc/rustydb/rustydb.conf)")
     .addOption(new Option('--timeout <dur>', 'give up waiting after this long (re-running continues)').default(1_800_000, '30m').argParser(parseDuration))
     .option('--no-start-agent', 'do not start the local agent when it does not answer (a service manager runs it)')
-    .addHelpText('after', '\nExamples:\n  rustydb-admin cluster join --node-id n4 --cluster-address 10.0.0.1:5433\n  rustydb-admin cluster join --node-id w1 --cluster-address 10.0.0.1:5433 --role witness\n')
-    .action(async (opts: { nodeId: string; clusterAddress: string; role: JoinRole; config?: string; timeout: number; startAgent: boolean }, cmd: Command) => {
-      await runF({ output: outputFormat(cmd), nodeId: opts.nodeId, clusterAddress: opts.clusterAddress, role: opts.role, configFile: configFileFrom(opts.config, f), timeoutMs: opts.timeout, startAgent: opts.startAgent });
+    .option('--token <token>', 'the one-time join token from `cluster token create` (required for a TLS cluster; default: $RUSTYDB_JOIN_TOKEN)')
+    .addHelpText('after', '\nExamples:\n  rustydb-admin cluster join --node-id n4 --cluster-address 10.0.0.1:5433 --token rdbj_…\n  rustydb-admin cluster join --node-id w1 --cluster-address 10.0.0.1:5433 --role witness\n')
+    .action(async (opts: { nodeId: string; clusterAddress: string; role: JoinRole; config?: string; timeout: number; startAgent: boolean; token?: string }, cmd: Command) => {
+      const token = opts.token ?? f.env.RUSTYDB_JOIN_TOKEN ?? null;
+      await runF({ output: outputFormat(cmd), nodeId: opts.nodeId, clusterAddress: opts.clusterAddress, role: opts.role, configFile: configFileFrom(opts.config, f), timeoutMs: opts.timeout, startAgent: opts.startAgent, token });
     });
 }
 
@@ -65,10 +71,15 @@ export async function joinRun(f: Factory, o: JoinOptions): Promise<void> {
   if (configured !== kind) {
     throw new CliError('usage', `--role ${o.role} needs a node initialized as one, but ${o.configFile} makes ${o.nodeId} a ${configured}: re-run \`node init ... --role ${o.role} --force\` or pass the matching --role`);
   }
-  const localUrl = `http://${cfg.cluster.nodes[o.nodeId]?.api ?? `${cfg.cluster.nodeAddress}:${cfg.api.port}`}`;
-  const clusterUrl = o.clusterAddress.includes('://') ? o.clusterAddress : `http://${o.clusterAddress}`;
-  const local = new ApiClient([localUrl], { timeoutMs: 25_000 });
-  const cluster = new ApiClient([clusterUrl], { timeoutMs: 30_000 });
+  const scheme = cfg.tls.enabled ? 'https' : 'http';
+  const localUrl = `${scheme}://${cfg.cluster.nodes[o.nodeId]?.api ?? `${cfg.cluster.nodeAddress}:${cfg.api.port}`}`;
+  const clusterUrl = o.clusterAddress.includes('://') ? o.clusterAddress : `${scheme}://${o.clusterAddress}`;
+  const tls = cfg.tls.enabled ? await joinTrust(cfg, clusterUrl, o.token) : null;
+  // The local agent: its join route takes the join token; the rest (progress) the operator's API token.
+  const localJoin = new ApiClient([localUrl], { timeoutMs: 25_000, ...(tls && { ca: tls.localCa, token: o.token }) });
+  const local = new ApiClient([localUrl], { timeoutMs: 25_000, ...(tls && { ca: tls.localCa }) });
+  const cluster = new ApiClient([clusterUrl], { timeoutMs: 30_000, ...(tls && { ca: tls.clusterCa }) });
+  const answers = (url: string) => agentAnswers(url, tls?.localCa ?? null);
   const deadline = Date.now() + o.timeoutMs;
   const progress = startProgress(f, `join ${o.nodeId}`);
   const interrupt = interruptSignal(f);
@@ -83,7 +94,7 @@ export async function joinRun(f: Factory, o: JoinOptions): Promise<void> {
     // A cluster still electing its first leader, or between leaders, is worth waiting for.
     await until(deadline, interrupt.signal, async () => {
       try {
-        await local.post<MemberAnswer>(ADMIN_PATHS.nodeJoin, { cluster_address: clusterUrl, kind }, { signal: interrupt.signal });
+        await localJoin.post<MemberAnswer>(ADMIN_PATHS.nodeJoin, { cluster_address: clusterUrl, kind }, { signal: interrupt.signal });
         return true;
       } catch (err) {
         if (err instanceof ApiRequestError && (err.code === 'RDB_ERR_UNAVAILABLE' || err.code === 'RDB_ERR_NO_QUORUM')) {
@@ -154,14 +165,38 @@ async function until(deadline: number, signal: AbortSignal, check: () => Promise
   }
 }
 
-async function answers(url: string): Promise<boolean> {
+/** Does the agent at `url` answer at all (any HTTP status)? */
+async function agentAnswers(url: string, ca: string | null): Promise<boolean> {
   try {
-    const res = await fetch(`${url}/liveness`, { signal: AbortSignal.timeout(2000) });
-    await res.arrayBuffer();
+    await new ApiClient([url], { timeoutMs: 2000, token: null, ca }).get('/liveness');
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return !(err instanceof CliError && err.kind === 'unreachable') && err instanceof ApiRequestError;
   }
+}
+
+/**
+ * What a TLS join trusts: the cluster's CA, pinned by the fingerprint in the
+ * join token; and for the local agent also its own certificate file, which is
+ * self-signed until the join brings one signed by that CA.
+ */
+async function joinTrust(cfg: AgentConfig, clusterUrl: string, token: string | null): Promise<{ clusterCa: string; localCa: string }> {
+  if (!token) {
+    throw new CliError('auth', 'this node uses TLS, so joining needs a join token: create one on the cluster with `rustydb-admin cluster token create`, then pass it with --token (or RUSTYDB_JOIN_TOKEN)');
+  }
+  const parsed = parseJoinToken(token);
+  if (!parsed) throw new CliError('auth', 'the join token is malformed (expected rdbj_<id>_<secret>_<fingerprint>): copy it again from `cluster token create`');
+  // Loaded here: undici is more than `--help` should pay for.
+  const { fetchPinnedCa, PinError } = await import('../../../agent/security/tls-client.ts');
+  let clusterCa: string;
+  try {
+    clusterCa = await fetchPinnedCa(clusterUrl, parsed.caFingerprintPrefix);
+  } catch (err) {
+    if (err instanceof PinError) throw new CliError('auth', err.message);
+    throw new CliError('unreachable', `cannot read the cluster CA at ${clusterUrl} (${(err as Error).message}): check --cluster-address and that its agent runs`);
+  }
+  const own = [cfg.tls.certFile, cfg.tls.caFile].filter((p): p is string => p !== null && existsSync(p)).map((p) => readFileSync(p, 'utf8'));
+  return { clusterCa, localCa: [clusterCa, ...own].join('\n') };
 }
 
 function startAgent(configFile: string, stateDir: string): void {

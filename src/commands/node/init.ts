@@ -10,7 +10,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -20,6 +20,8 @@ import { outputFormat, type Factory } from '../../cli.ts';
 import { CliError } from '../../errors.ts';
 import { printJson, type OutputFormat } from '../../output.ts';
 import { installedReleases } from '../../sandbox/cluster.ts';
+import { newBootstrapToken } from '../../../agent/security/bootstrap.ts';
+import { createCa, createKeyAndCsr, issueNodeCert, sanList, selfSignedCert, writePublicFile, writeSecretFile } from '../../../agent/security/pki.ts';
 
 export const DEFAULT_CONFIG_FILE = '/etc/rustydb/rustydb.conf';
 export const ROLES = ['follower', 'observer', 'witness'] as const;
@@ -39,6 +41,8 @@ export interface InitOptions {
   bootstrap: boolean;
   configFile: string;
   force: boolean;
+  /** TLS 1.3 with a cluster CA (default); false: plain HTTP, for a lab or a network that has its own. */
+  tls: boolean;
 }
 
 /** The config file `node init` wrote and `cluster join` reads: --config, else RUSTYDB_CONFIG, else /etc/rustydb/rustydb.conf. */
@@ -65,8 +69,9 @@ export function newCmdNodeInit(f: Factory, runF: (o: InitOptions) => Promise<voi
     .option('--bootstrap', 'this node founds a new cluster (the first node); otherwise it waits for `cluster join`', false)
     .option('--config <file>', `where to write rustydb.conf (default: $RUSTYDB_CONFIG, else ${DEFAULT_CONFIG_FILE})`)
     .option('--force', 'overwrite the config and identity of an existing node (its data is kept)', false)
+    .option('--no-tls', 'plain HTTP instead of TLS 1.3 with the cluster CA (only where the network is otherwise protected)')
     .addHelpText('after', '\nExamples:\n  rustydb-admin node init --node-id n1 --cluster prod --address 10.0.0.1:5433 --bootstrap\n  rustydb-admin node init --node-id n2 --cluster prod --address 10.0.0.2:5433\n')
-    .action(async (opts: { nodeId: string; cluster: string; dataDir: string; address?: string; pgPort: number; engineRelease?: string; role: JoinRole; bootstrap: boolean; config?: string; force: boolean }, cmd: Command) => {
+    .action(async (opts: { nodeId: string; cluster: string; dataDir: string; address?: string; pgPort: number; engineRelease?: string; role: JoinRole; bootstrap: boolean; config?: string; force: boolean; tls: boolean }, cmd: Command) => {
       await runF({
         output: outputFormat(cmd),
         nodeId: opts.nodeId,
@@ -79,6 +84,7 @@ export function newCmdNodeInit(f: Factory, runF: (o: InitOptions) => Promise<voi
         bootstrap: opts.bootstrap,
         configFile: configFileFrom(opts.config, f),
         force: opts.force,
+        tls: opts.tls,
       });
     });
 }
@@ -102,7 +108,14 @@ export async function initRun(f: Factory, o: InitOptions): Promise<void> {
   if (o.release !== null && !Object.hasOwn(releases, o.release)) {
     throw new CliError('usage', `--engine-release ${o.release} is not installed here (installed: ${Object.keys(releases).join(', ') || 'none under /usr/lib/postgresql'})`);
   }
-  const text = renderConfig(o, host, apiPort, stateDir, engineDir, releases);
+  // The founder's first admin token: only its hash goes to disk ([security] bootstrap_token_file); the plaintext is printed once.
+  const bootstrapFile = join(stateDir, 'bootstrap-token.json');
+  const admin = o.bootstrap ? await newBootstrapToken('admin') : null;
+  const tls = tlsFiles(stateDir);
+  const text =
+    renderConfig(o, host, apiPort, stateDir, engineDir, releases) +
+    (admin ? `\n[security]\nbootstrap_token_file = ${toml(bootstrapFile)}\n` : '') +
+    (!o.tls ? '' : `\n[tls]\nenabled = true\ncert_file = ${toml(tls.cert)}\nkey_file = ${toml(tls.key)}\nca_file = ${toml(tls.ca)}\n${o.bootstrap ? `ca_key_file = ${toml(tls.caKey)}\n` : ''}`);
   try {
     parseConfigText(text, o.configFile);
   } catch (err) {
@@ -115,6 +128,8 @@ export async function initRun(f: Factory, o: InitOptions): Promise<void> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const identity = { nodeId: o.nodeId, cluster: o.cluster, nodeUuid: randomUUID(), createdAt: new Date().toISOString() };
   writeAtomic(identityFile, JSON.stringify(identity, null, 2) + '\n', 0o600);
+  if (admin) writeAtomic(bootstrapFile, JSON.stringify(admin.file) + '\n', 0o600);
+  if (o.tls) writeTls(o, host, tls);
   mkdirSync(dirname(o.configFile), { recursive: true });
   writeAtomic(o.configFile, text, 0o644);
 
@@ -122,13 +137,50 @@ export async function initRun(f: Factory, o: InitOptions): Promise<void> {
     ? [`rustydb-agent --config ${o.configFile}   (or start the rustydb-agent service)`]
     : [`rustydb-admin cluster join --node-id ${o.nodeId} --cluster-address <member-host>:5433 --config ${o.configFile}${o.role === 'follower' ? '' : ` --role ${o.role}`}`];
   if (o.output === 'json') {
-    printJson(f.io, { node: o.nodeId, cluster: o.cluster, role: o.role, bootstrap: o.bootstrap, config: o.configFile, dataDir: o.dataDir, stateDir, nodeUuid: identity.nodeUuid, next });
+    printJson(f.io, { node: o.nodeId, cluster: o.cluster, role: o.role, bootstrap: o.bootstrap, config: o.configFile, dataDir: o.dataDir, stateDir, nodeUuid: identity.nodeUuid, next, ...(o.tls && { caFile: tls.ca }), ...(admin && { adminToken: admin.token }) });
     return;
   }
   f.io.out.write(`initialized node ${o.nodeId} of cluster ${o.cluster}${o.bootstrap ? ' (founds the cluster)' : ''}: config ${o.configFile}, data ${o.dataDir}\nnext: ${next.join('\n      ')}\n`);
+  if (o.bootstrap && o.tls) f.io.out.write(`cluster CA certificate (trust it: RUSTYDB_CA_FILE or the context's ca_file): ${tls.ca}\n`);
+  if (admin) {
+    f.io.out.write(
+      `admin API token (shown only this once; store it in a 0600 file and name it in your context's token_file, or export RUSTYDB_TOKEN):\n  ${admin.token}\n`,
+    );
+  }
 }
 
 const toml = (s: string) => JSON.stringify(s);
+
+/** Where a node keeps its TLS files (certificates 0644, keys 0600). */
+export function tlsFiles(stateDir: string): { cert: string; key: string; ca: string; caKey: string } {
+  const d = join(stateDir, 'tls');
+  return { cert: join(d, 'node.pem'), key: join(d, 'node-key.pem'), ca: join(d, 'ca.pem'), caKey: join(d, 'ca-key.pem') };
+}
+
+/**
+ * The founder creates the cluster CA and its own certificate; a joining node
+ * makes its key and a self-signed certificate to serve until its join brings
+ * one signed by the CA. Existing files are kept (a --force re-init must not
+ * replace the CA of a running cluster).
+ */
+function writeTls(o: InitOptions, host: string, f: ReturnType<typeof tlsFiles>): void {
+  const sans = sanList([host, '127.0.0.1', 'localhost']);
+  if (existsSync(f.cert) && existsSync(f.key)) return;
+  if (o.bootstrap) {
+    const ca = existsSync(f.ca) && existsSync(f.caKey) ? null : createCa({ clusterName: o.cluster });
+    if (ca) {
+      writeSecretFile(f.caKey, ca.keyPem);
+      writePublicFile(f.ca, ca.certPem);
+    }
+    const issued = issueNodeCert(ca ?? { certPem: readFileSync(f.ca, 'utf8'), keyPem: readFileSync(f.caKey, 'utf8') }, { commonName: o.nodeId, sans });
+    writeSecretFile(f.key, issued.keyPem);
+    writePublicFile(f.cert, issued.certPem);
+    return;
+  }
+  const keyPem = existsSync(f.key) ? readFileSync(f.key, 'utf8') : createKeyAndCsr(o.nodeId).keyPem;
+  writeSecretFile(f.key, keyPem);
+  writePublicFile(f.cert, selfSignedCert(keyPem, { commonName: o.nodeId, sans }));
+}
 
 function renderConfig(o: InitOptions, host: string, apiPort: number, stateDir: string, engineDir: string, releases: Record<string, string>): string {
   const kind = KIND_OF_ROLE[o.role];

@@ -50,15 +50,15 @@ export async function upRun(f: Factory, o: UpOptions): Promise<void> {
   say(`sandbox ${sb.dir}: ${sb.nodes().length} node(s)`);
   await sb.up({ timeoutMs: o.timeoutMs, onProgress: say });
   const st = await sb.status();
-  const file = writeContext(f, sb.nodes().map((n) => n.apiUrl));
+  const file = writeContext(f, sb.nodes().map((n) => n.apiUrl), sb.adminTokenFile(), sb.caFile());
   say(file.ok ? `context "${CONTEXT_NAME}" written to ${file.path} and made current` : `warning: context not written: ${file.why}`);
   printStatus(f.io, o.output, sb, st.nodes, st.cluster);
 }
 
 /** Make the sandbox the current context, keeping the others; a file we cannot parse is left alone (it is the operator's). */
-function writeContext(f: Factory, endpoints: string[]): { ok: true; path: string } | { ok: false; why: string } {
+function writeContext(f: Factory, endpoints: string[], tokenFile: string, caFile: string): { ok: true; path: string } | { ok: false; why: string } {
   try {
-    return { ok: true, path: saveContext(f.env, CONTEXT_NAME, { endpoints, caFile: null, tokenFile: null }, true) };
+    return { ok: true, path: saveContext(f.env, CONTEXT_NAME, { endpoints, caFile, tokenFile }, true) };
   } catch (err) {
     return { ok: false, why: err instanceof Error ? err.message : String(err) };
   }

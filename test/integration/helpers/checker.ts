@@ -172,8 +172,11 @@ export interface ApiAnswer<T> {
   location: string | null;
 }
 
-export async function apiRequest<T>(url: string, init: { method?: string; body?: unknown } = {}): Promise<ApiAnswer<T>> {
-  const res = await fetch(url, {
+/** How the checks reach the agents: `sb.apiFetch` (TLS with the sandbox CA, admin token); plain fetch by default. */
+export type ApiFetch = (url: string, init: RequestInit) => Promise<Response>;
+
+export async function apiRequest<T>(url: string, init: { method?: string; body?: unknown } = {}, via: ApiFetch = fetch): Promise<ApiAnswer<T>> {
+  const res = await via(url, {
     method: init.method ?? 'GET',
     headers: init.body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
     body: init.body === undefined ? undefined : JSON.stringify(init.body),
@@ -193,11 +196,11 @@ export async function apiRequest<T>(url: string, init: { method?: string; body?:
  * `POST /v1/cluster/switchover {to}` to the first agent (of `apiUrls`) that
  * accepts it with 202; throws with every answer if none does.
  */
-export async function requestSwitchover(apiUrls: string[], to: string): Promise<{ apiUrl: string; op: OperationView; location: string }> {
+export async function requestSwitchover(apiUrls: string[], to: string, via?: ApiFetch): Promise<{ apiUrl: string; op: OperationView; location: string }> {
   const answers: string[] = [];
   for (const apiUrl of apiUrls) {
     try {
-      const a = await apiRequest<OperationView>(`${apiUrl}/v1/cluster/switchover`, { method: 'POST', body: { to } });
+      const a = await apiRequest<OperationView>(`${apiUrl}/v1/cluster/switchover`, { method: 'POST', body: { to } }, via);
       if (a.status === 202 && a.location) return { apiUrl, op: a.body, location: a.location };
       answers.push(`${apiUrl}: ${a.status} ${JSON.stringify(a.body)}`);
     } catch (err) {
@@ -208,14 +211,14 @@ export async function requestSwitchover(apiUrls: string[], to: string): Promise<
 }
 
 /** Poll the operation at `location` (asking the first of `apiUrls` that answers) until it succeeds or fails. */
-export async function waitOperation(apiUrls: string[], location: string, timeoutMs: number): Promise<OperationView> {
+export async function waitOperation(apiUrls: string[], location: string, timeoutMs: number, via?: ApiFetch): Promise<OperationView> {
   return waitFor(
     `operation ${location} to finish`,
     async () => {
       for (const apiUrl of apiUrls) {
         let a: ApiAnswer<OperationView>;
         try {
-          a = await apiRequest<OperationView>(`${apiUrl}${location}`);
+          a = await apiRequest<OperationView>(`${apiUrl}${location}`, {}, via);
         } catch {
           continue; // this agent is down or frozen: ask the next one
         }

@@ -135,8 +135,9 @@ export async function plannedSwitchover(sb: Sandbox, primary: string, target: st
     const apiUrls = [sb.node(primary).apiUrl, ...sb.nodes().filter((n) => n.id !== primary).map((n) => n.apiUrl)];
     requestedAt = performance.now();
     requestedWall = Date.now();
-    const { location } = await requestSwitchover(apiUrls, target);
-    operation = await waitOperation(apiUrls, location, o.timeoutMs ?? 60_000);
+    const via = (url: string, init: RequestInit) => sb.apiFetch(url, init);
+    const { location } = await requestSwitchover(apiUrls, target, via);
+    operation = await waitOperation(apiUrls, location, o.timeoutMs ?? 60_000, via);
     if (operation.state !== 'succeeded') throw new Error(`the switchover to ${target} ended ${operation.state}: ${operation.message}`);
     firstAck = await writer.waitForAck((a) => a.node === target && a.at > requestedAt, o.timeoutMs ?? 60_000);
     await sleep(o.settleMs ?? 500);

@@ -184,11 +184,20 @@ export function makeAdmin(o: AdminOptions): AdminDeps {
     }
   }
 
+  /**
+   * Until the engine is (not) running, as the driver sees it now AND as the HA loop last saw it
+   * (what the API reports), twice in a row. A postmaster that is up but slow to answer reads as
+   * "not running" for a moment: that is not stopped.
+   */
   async function waitEngine(running: boolean, timeoutMs: number): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;
     const d = driver();
+    let agreed = 0;
     while (performance.now() < deadline) {
-      if ((await d.status().catch(() => null))?.running === running) return true;
+      const s = await d.status().catch(() => null);
+      const settled = s !== null && s.running === running && o.loop.engine.running === running && (running || !(s.problem ?? '').includes('does not answer'));
+      agreed = settled ? agreed + 1 : 0;
+      if (agreed >= 2) return true;
       await sleep(POLL_MS);
     }
     return false;

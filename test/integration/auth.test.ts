@@ -9,34 +9,21 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fetch as undiciFetch } from 'undici';
 import type { ClusterView, OperationView } from '../../agent/api/wire.ts';
 import type { AuditRecord, AuditView, CreatedTokenView } from '../../agent/api/wire-security.ts';
 import { ROUTE_RULES } from '../../agent/security/roles.ts';
-import { Sandbox } from '../../src/sandbox/cluster.ts';
+import type { Sandbox } from '../../src/sandbox/cluster.ts';
+import { adminEnv, closeTestSandbox, openTestSandbox, runAdmin, type EnvOverrides, type TestSandbox } from './helpers/cli-sandbox.ts';
 
-const admin = fileURLToPath(new URL('../../bin/rustydb-admin', import.meta.url));
-
+let box: TestSandbox;
 let root: string;
-let dir: string;
 let sb: Sandbox;
 const tokens: Record<string, string> = {};
 
-function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', ...sb.cliEnv(), ...extraEnv };
-  delete env.NODE_TEST_CONTEXT;
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [admin, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
-}
+const cli = (args: string[], extraEnv: EnvOverrides = {}) => runAdmin(args, adminEnv(box, extraEnv), 60_000);
 
 /** A request to node `id` with `token` (null: no Authorization header at all). */
 async function call(id: string, method: string, path: string, token: string | null, body?: unknown): Promise<{ status: number; json: unknown }> {
@@ -72,11 +59,8 @@ async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 
 }
 
 before(async () => {
-  root = mkdtempSync('/tmp/rustydb-auth-test-');
-  chmodSync(root, 0o755);
-  dir = join(root, 'sb');
-  sb = await Sandbox.open({ dir, nodes: 3 });
-  await sb.up({ timeoutMs: 120_000 });
+  box = await openTestSandbox('auth-test');
+  ({ root, sb } = box);
   for (const [name, role] of [['ro', 'read-only'], ['op', 'operator']]) {
     const r = await cli(['token', 'create', '--role', role, '--name', name, '-o', 'json']);
     assert.equal(r.code, 0, r.stderr);
@@ -86,13 +70,7 @@ before(async () => {
   }
 });
 
-after(async () => {
-  try {
-    if (existsSync(join(dir, 'sandbox.json'))) await (await Sandbox.openExisting(dir)).down({ purge: true });
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-});
+after(() => closeTestSandbox(box));
 
 test('without a token every /v1 route is 401; the health checks answer without one', async () => {
   for (const [method, path] of [['GET', '/v1/cluster'], ['GET', '/v1/node'], ['POST', '/v1/cluster/switchover'], ['DELETE', '/v1/members/n2']] as const) {

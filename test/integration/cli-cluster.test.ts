@@ -7,31 +7,13 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { clusterViewSchema, memberViewSchema, type ClusterView } from '../../agent/api/wire.ts';
-import { Sandbox } from '../../src/sandbox/cluster.ts';
+import { adminEnv, closeTestSandbox, openTestSandbox, runAdmin, type TestSandbox } from './helpers/cli-sandbox.ts';
 
-const admin = fileURLToPath(new URL('../../bin/rustydb-admin', import.meta.url));
-
-let root: string;
-let dir: string;
-let sb: Sandbox;
+let box: TestSandbox;
 
 /** Run the real CLI with stdin/stdout not terminals; never rejects. */
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', ...sb.cliEnv() };
-  delete env.NODE_TEST_CONTEXT;
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [admin, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
-}
+const cli = (args: string[]) => runAdmin(args, adminEnv(box), 60_000);
 
 /** The schema's required fields are exactly the object's keys (closed objects). */
 function assertFields(value: Record<string, unknown>, schema: { required: readonly string[] }, what: string): void {
@@ -39,20 +21,10 @@ function assertFields(value: Record<string, unknown>, schema: { required: readon
 }
 
 before(async () => {
-  root = mkdtempSync('/tmp/rustydb-cli-cluster-test-');
-  chmodSync(root, 0o755); // PostgreSQL runs as `postgres` and must reach the data dirs
-  dir = join(root, 'sb');
-  sb = await Sandbox.open({ dir, nodes: 3 });
-  await sb.up({ timeoutMs: 120_000 });
+  box = await openTestSandbox('cli-cluster-test');
 });
 
-after(async () => {
-  try {
-    if (existsSync(join(dir, 'sandbox.json'))) await (await Sandbox.openExisting(dir)).down({ purge: true });
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-});
+after(() => closeTestSandbox(box));
 
 async function status(): Promise<ClusterView> {
   const r = await cli(['cluster', 'status', '-o', 'json']);

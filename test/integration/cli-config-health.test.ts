@@ -9,10 +9,6 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import {
   clusterHealthSchema,
@@ -23,25 +19,15 @@ import {
   type ClusterHealthView,
   type ConfigView,
 } from '../../agent/api/wire.ts';
-import { Sandbox } from '../../src/sandbox/cluster.ts';
+import type { Sandbox } from '../../src/sandbox/cluster.ts';
+import { adminEnv, closeTestSandbox, openTestSandbox, runAdmin, type RunResult, type TestSandbox } from './helpers/cli-sandbox.ts';
 
-const admin = fileURLToPath(new URL('../../bin/rustydb-admin', import.meta.url));
-
-let root: string;
-let dir: string;
+let box: TestSandbox;
 let sb: Sandbox;
 
 /** Run the real CLI against one agent (or all), stdin/stdout not terminals; never rejects. */
-function cli(args: string[], endpoints: string[] = sb.nodes().map((n) => n.apiUrl)): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', ...sb.cliEnv(), RUSTYDB_ENDPOINTS: endpoints.join(',') };
-  delete env.NODE_TEST_CONTEXT;
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [admin, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
+function cli(args: string[], endpoints: string[] = sb.nodes().map((n) => n.apiUrl)): Promise<RunResult> {
+  return runAdmin(args, adminEnv(box, { RUSTYDB_ENDPOINTS: endpoints.join(',') }), 60_000);
 }
 
 function assertFields(value: object, schema: { required: readonly string[] }, what: string): void {
@@ -62,20 +48,11 @@ async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs 
 }
 
 before(async () => {
-  root = mkdtempSync('/tmp/rustydb-cli-config-test-');
-  chmodSync(root, 0o755); // PostgreSQL runs as `postgres` and must reach the data dirs
-  dir = join(root, 'sb');
-  sb = await Sandbox.open({ dir, nodes: 3 });
-  await sb.up({ timeoutMs: 120_000 });
+  box = await openTestSandbox('cli-config-test');
+  sb = box.sb;
 });
 
-after(async () => {
-  try {
-    if (existsSync(join(dir, 'sandbox.json'))) await (await Sandbox.openExisting(dir)).down({ purge: true });
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-});
+after(() => closeTestSandbox(box));
 
 async function configOf(apiUrl: string): Promise<ConfigView> {
   const r = await cli(['config', 'show', '-o', 'json'], [apiUrl]);

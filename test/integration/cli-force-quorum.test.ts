@@ -10,35 +10,20 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { ClusterView } from '../../agent/api/wire.ts';
 import type { NodePositionView } from '../../agent/api/wire-admin.ts';
-import { Sandbox } from '../../src/sandbox/cluster.ts';
+import type { Sandbox } from '../../src/sandbox/cluster.ts';
 import type { ForceQuorumResult } from '../../src/commands/cluster/force-quorum.ts';
+import { adminEnv, closeTestSandbox, openTestSandbox, runAdmin, type TestSandbox } from './helpers/cli-sandbox.ts';
 
-const admin = fileURLToPath(new URL('../../bin/rustydb-admin', import.meta.url));
 const ROWS = 200;
 
-let root: string;
-let dir: string;
+let box: TestSandbox;
 let sb: Sandbox;
 
 /** Run the real CLI with stdin/stdout not terminals; never rejects. */
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', ...sb.cliEnv() };
-  delete env.NODE_TEST_CONTEXT;
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [admin, ...args], { env, timeout: 180_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
-}
+const cli = (args: string[]) => runAdmin(args, adminEnv(box), 180_000);
 
 async function query<T extends pg.QueryResultRow>(id: string, sql: string): Promise<T[]> {
   const c = new pg.Client({ ...sb.pgConfigFor(id), connectionTimeoutMillis: 3000 });
@@ -73,20 +58,11 @@ async function position(id: string): Promise<NodePositionView> {
 }
 
 before(async () => {
-  root = mkdtempSync('/tmp/rustydb-cli-fq-test-');
-  chmodSync(root, 0o755); // PostgreSQL runs as `postgres` and must reach the data dirs
-  dir = join(root, 'sb');
-  sb = await Sandbox.open({ dir, nodes: 3, electionTimeoutMs: 1000 });
-  await sb.up({ timeoutMs: 120_000 });
+  box = await openTestSandbox('cli-fq-test', { electionTimeoutMs: 1000 });
+  sb = box.sb;
 });
 
-after(async () => {
-  try {
-    if (existsSync(join(dir, 'sandbox.json'))) await (await Sandbox.openExisting(dir)).down({ purge: true });
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-});
+after(() => closeTestSandbox(box));
 
 let primary: string;
 let survivor: string;

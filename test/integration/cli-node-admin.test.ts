@@ -10,32 +10,16 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { ClusterView, NodeView, OperationView } from '../../agent/api/wire.ts';
 import type { EngineAnswerView, MemberAnswer } from '../../agent/api/wire-admin.ts';
-import { Sandbox } from '../../src/sandbox/cluster.ts';
+import type { Sandbox } from '../../src/sandbox/cluster.ts';
+import { adminEnv, closeTestSandbox, openTestSandbox, runAdmin, type TestSandbox } from './helpers/cli-sandbox.ts';
 
-const admin = fileURLToPath(new URL('../../bin/rustydb-admin', import.meta.url));
-
-let root: string;
-let dir: string;
+let box: TestSandbox;
 let sb: Sandbox;
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', ...sb.cliEnv() };
-  delete env.NODE_TEST_CONTEXT;
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [admin, ...args], { env, timeout: 120_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
-}
+const cli = (args: string[]) => runAdmin(args, adminEnv(box), 120_000);
 
 async function ok<T>(args: string[]): Promise<T> {
   const r = await cli([...args, '-o', 'json']);
@@ -64,23 +48,14 @@ let standby = '';
 let other = '';
 
 before(async () => {
-  root = mkdtempSync('/tmp/rustydb-cli-node-admin-test-');
-  chmodSync(root, 0o755);
-  dir = join(root, 'sb');
-  sb = await Sandbox.open({ dir, nodes: 3 });
-  await sb.up({ timeoutMs: 120_000 });
+  box = await openTestSandbox('cli-node-admin-test');
+  sb = box.sb;
   const v = await sb.waitHealthy(60_000);
   primary = v.primary!;
   [standby, other] = v.members.map((m) => m.id).filter((id) => id !== primary);
 });
 
-after(async () => {
-  try {
-    if (existsSync(join(dir, 'sandbox.json'))) await (await Sandbox.openExisting(dir)).down({ purge: true });
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-});
+after(() => closeTestSandbox(box));
 
 test('drain waits for client sessions, terminates the rest, turns the read checks 503; undrain restores them', async () => {
   const client = new pg.Client(sb.pgConfigFor(standby));

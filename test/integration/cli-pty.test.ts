@@ -8,56 +8,32 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ClusterView } from '../../agent/api/wire.ts';
-import { Sandbox } from '../../src/sandbox/cluster.ts';
 import { Pty } from './helpers/pty.ts';
+import { ADMIN_BIN, adminEnv, closeTestSandbox, openTestSandbox, runAdmin, type TestSandbox } from './helpers/cli-sandbox.ts';
 
-const admin = fileURLToPath(new URL('../../bin/rustydb-admin', import.meta.url));
+let box: TestSandbox;
 
-let root: string;
-let dir: string;
-let sb: Sandbox;
-
-function env(): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), ...sb.cliEnv() };
-  delete e.NODE_TEST_CONTEXT;
-  delete e.NO_COLOR;
-  return e;
-}
+/** Colours allowed: at a terminal the CLI decides by itself. */
+const env = () => adminEnv(box, { NO_COLOR: undefined });
 
 /** `cluster status -o json` without a terminal. */
-function status(): Promise<ClusterView> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [admin, 'cluster', 'status', '-o', 'json'], { env: env(), timeout: 60_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`cluster status failed: ${stderr}`)) : resolve(JSON.parse(stdout) as ClusterView),
-    );
-  });
+async function status(): Promise<ClusterView> {
+  const r = await runAdmin(['cluster', 'status', '-o', 'json'], env(), 60_000);
+  if (r.code !== 0) throw new Error(`cluster status failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as ClusterView;
 }
 
 /** Run the real CLI in a pseudo-terminal; closed by the caller. */
 function inPty(args: string[]): Pty {
-  return Pty.start({ argv: [process.execPath, admin, ...args], env: env() });
+  return Pty.start({ argv: [process.execPath, ADMIN_BIN, ...args], env: env() });
 }
 
 before(async () => {
-  root = mkdtempSync('/tmp/rustydb-cli-pty-test-');
-  chmodSync(root, 0o755); // PostgreSQL runs as `postgres` and must reach the data dirs
-  dir = join(root, 'sb');
-  sb = await Sandbox.open({ dir, nodes: 3 });
-  await sb.up({ timeoutMs: 120_000 });
+  box = await openTestSandbox('cli-pty-test');
 });
 
-after(async () => {
-  try {
-    if (existsSync(join(dir, 'sandbox.json'))) await (await Sandbox.openExisting(dir)).down({ purge: true });
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-});
+after(() => closeTestSandbox(box));
 
 test('cluster status at a terminal: a coloured table by default, not JSON', async () => {
   const pty = inPty(['cluster', 'status']);

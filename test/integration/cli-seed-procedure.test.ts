@@ -9,20 +9,18 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClusterView, NodeView } from '../../agent/api/wire.ts';
 import { findFreePorts } from '../../src/sandbox/ports.ts';
 import { Agent, request } from 'undici';
+import { ADMIN_BIN as ADMIN, childEnv, makeTestRoot, runCommand, stopEverythingUnder } from './helpers/cli-sandbox.ts';
 
-const ADMIN = fileURLToPath(new URL('../../bin/rustydb-admin', import.meta.url));
 const AGENT = fileURLToPath(new URL('../../bin/rustydb-agent', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./scripts/seed-procedure.sh', import.meta.url));
 
-const root = mkdtempSync('/tmp/rustydb-seed-procedure-');
-chmodSync(root, 0o755); // PostgreSQL runs as `postgres` and must reach the data dirs
+const root = makeTestRoot('seed-procedure');
 
 after(async () => {
   await stopEverythingUnder(root);
@@ -31,17 +29,12 @@ after(async () => {
 
 test('the seed procedure runs as a shell script, every step exits 0, and the cluster ends as the steps say', { timeout: 300_000 }, async () => {
   const [p1, p2, p3, g1, g2, g3] = await findFreePorts(6);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
+  const env = childEnv(root, {
     ROOT: root, ADMIN, AGENT,
     P1: String(p1), P2: String(p2), P3: String(p3), G1: String(g1), G2: String(g2), G3: String(g3),
     RUSTYDB_CONFIG_DIR: join(root, 'admin-config'),
-    NO_COLOR: '1',
-  };
-  delete env.NODE_TEST_CONTEXT;
-  const out = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
-    execFile('bash', [SCRIPT], { env, timeout: 280_000, maxBuffer: 16 * 1024 * 1024 }, (_err, stdout, stderr) => resolve({ stdout, stderr }));
   });
+  const out = await runCommand('bash', [SCRIPT], env, 280_000, 16 * 1024 * 1024);
   const steps = [...out.stdout.matchAll(/^STEP (\S+) (\d+)$/gm)].map((m) => [m[1], Number(m[2])] as const);
   assert.deepEqual(
     steps,
@@ -69,29 +62,3 @@ test('the seed procedure runs as a shell script, every step exits 0, and the clu
   assert.equal(n3.engine.running, false, "n3's engine is stopped");
   assert.equal(n3.engineHeld, true);
 });
-
-/** SIGTERM every agent started under `dir` (they stop their engines), then SIGKILL whatever still runs there. */
-async function stopEverythingUnder(dir: string): Promise<void> {
-  const ours = () =>
-    readdirSync('/proc')
-      .filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
-      .map((p) => {
-        try {
-          return { pid: Number(p), args: readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0') };
-        } catch {
-          return null;
-        }
-      })
-      .filter((p): p is { pid: number; args: string[] } => p !== null && p.args.some((a) => a.startsWith(dir)));
-  const signal = (pid: number, sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // gone
-    }
-  };
-  for (const p of ours()) if (p.args.includes('--config')) signal(p.pid, 'SIGTERM');
-  const deadline = Date.now() + 15_000;
-  while (ours().some((p) => p.args.includes('--config')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-  for (const p of ours()) signal(p.pid, 'SIGKILL');
-}

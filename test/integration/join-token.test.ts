@@ -8,41 +8,25 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Sandbox } from '../../src/sandbox/cluster.ts';
+import type { Sandbox } from '../../src/sandbox/cluster.ts';
 import { findFreePorts } from '../../src/sandbox/ports.ts';
 import type { JoinTokenAnswer } from '../../agent/api/wire-admin.ts';
 import { createKeyAndCsr } from '../../agent/security/pki.ts';
+import { adminEnv, closeTestSandbox, openTestSandbox, runAdmin, stopEverythingUnder, type TestSandbox } from './helpers/cli-sandbox.ts';
 
-const admin = fileURLToPath(new URL('../../bin/rustydb-admin', import.meta.url));
-
+let box: TestSandbox;
 let root: string;
-let dir: string;
 let sb: Sandbox;
 let newConfig: string;
 
-function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', ...sb.cliEnv(), ...extraEnv };
-  delete env.NODE_TEST_CONTEXT;
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [admin, ...args], { env, timeout: 240_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
-}
+const cli = (args: string[]) => runAdmin(args, adminEnv(box), 240_000);
 
 before(async () => {
-  root = mkdtempSync('/tmp/rustydb-join-token-test-');
-  chmodSync(root, 0o755); // PostgreSQL runs as `postgres` and must reach the data dirs
-  dir = join(root, 'sb');
-  sb = await Sandbox.open({ dir, nodes: 1 });
-  await sb.up({ timeoutMs: 120_000 });
+  box = await openTestSandbox('join-token-test', { nodes: 1 });
+  ({ root, sb } = box);
   const [api, pg] = await findFreePorts(2);
   newConfig = join(root, 'n9', 'rustydb.conf');
   const r = await cli(['node', 'init', '--node-id', 'n9', '--cluster', 'sandbox', '--data-dir', join(root, 'n9'), '--address', `127.0.0.1:${api}`, '--pg-port', String(pg), '--config', newConfig]);
@@ -51,10 +35,10 @@ before(async () => {
 
 after(async () => {
   try {
-    await stopAgentsUnder(join(root, 'n9'));
-    if (existsSync(join(dir, 'sandbox.json'))) await (await Sandbox.openExisting(dir)).down({ purge: true });
+    // The joined node's agent was started by `cluster join`, not by the sandbox.
+    if (box) await stopEverythingUnder(join(box.root, 'n9'));
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    await closeTestSandbox(box);
   }
 });
 
@@ -119,30 +103,4 @@ async function fetchWithJoinToken(token: string, body: object): Promise<{ status
     body: JSON.stringify(body),
   });
   return { status: res.status, text: await res.text() };
-}
-
-/** SIGTERM agents whose command line names `dir` (the joined node's, started by `cluster join`), then SIGKILL what is left there. */
-async function stopAgentsUnder(d: string): Promise<void> {
-  const ours = () =>
-    readdirSync('/proc')
-      .filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
-      .map((p) => {
-        try {
-          return { pid: Number(p), args: readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0') };
-        } catch {
-          return null;
-        }
-      })
-      .filter((p): p is { pid: number; args: string[] } => p !== null && p.args.some((a) => a.startsWith(d)));
-  const signal = (pid: number, sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // gone
-    }
-  };
-  for (const p of ours()) if (p.args.includes('--config')) signal(p.pid, 'SIGTERM');
-  const deadline = Date.now() + 15_000;
-  while (ours().some((p) => p.args.includes('--config')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-  for (const p of ours()) signal(p.pid, 'SIGKILL');
 }

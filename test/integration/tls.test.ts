@@ -11,56 +11,34 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect, type PeerCertificate } from 'node:tls';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import { Sandbox } from '../../src/sandbox/cluster.ts';
+import type { Sandbox } from '../../src/sandbox/cluster.ts';
 import { PEER_PATHS } from '../../agent/raft/transport.ts';
 import type { Message } from '../../agent/raft/types.ts';
 import type { NodePositionView, RotateCertsAnswer } from '../../agent/api/wire-admin.ts';
 import { createCa, createKeyAndCsr, issueNodeCert, selfSignedCert } from '../../agent/security/pki.ts';
 import { Writer } from './helpers/writer.ts';
 import { createTables, pgNodeOf } from './helpers/trials.ts';
+import { adminEnv, closeTestSandbox, openTestSandbox, runAdmin, type TestSandbox } from './helpers/cli-sandbox.ts';
 
-const admin = fileURLToPath(new URL('../../bin/rustydb-admin', import.meta.url));
-
-let root: string;
+let box: TestSandbox;
 let dir: string;
 let sb: Sandbox;
 let caPem: string;
 
 before(async () => {
-  root = mkdtempSync('/tmp/rustydb-tls-test-');
-  chmodSync(root, 0o755); // PostgreSQL runs as `postgres` and must reach the data dirs
-  dir = join(root, 'sb');
-  sb = await Sandbox.open({ dir, nodes: 3 });
-  await sb.up({ timeoutMs: 120_000 });
+  box = await openTestSandbox('tls-test');
+  ({ dir, sb } = box);
   caPem = readFileSync(sb.caFile(), 'utf8');
 });
 
-after(async () => {
-  try {
-    if (existsSync(join(dir, 'sandbox.json'))) await (await Sandbox.openExisting(dir)).down({ purge: true });
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-});
+after(() => closeTestSandbox(box));
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RUSTYDB_CONFIG_DIR: join(root, 'config'), NO_COLOR: '1', ...sb.cliEnv() };
-  delete env.NODE_TEST_CONTEXT;
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [admin, ...args], { env, timeout: 120_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
-}
+const cli = (args: string[]) => runAdmin(args, adminEnv(box), 120_000);
 
 const port = (id: string) => sb.node(id).apiPort;
 

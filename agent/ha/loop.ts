@@ -84,6 +84,8 @@ export class HaLoop {
   private rewoundEpoch: number | null = null;
   /** Standbys the primary's replication slots were last made for (null: not checked as primary yet). */
   private slotsFor: string | null = null;
+  /** The newest epoch a failover told us it made: a primary of an older epoch is never followed again. */
+  private minFollowEpoch = 0;
   /** Member engine hosts pg_hba.conf was last written for. */
   private hbaPeersFor: string | null = null;
   private lastSentence = '';
@@ -355,6 +357,9 @@ export class HaLoop {
 
   private async execute(a: HaAction, snap: Snapshot | null): Promise<void> {
     const d = this.driver;
+    // A cycle that read the state before a failover's new record committed must not stream from
+    // (follow, rewind onto, clone) the old primary: the next cycle reads the new record.
+    if ((a.kind === 'follow' || a.kind === 'rewind' || a.kind === 'clone') && (snap?.primary?.value.epoch ?? 0) < this.minFollowEpoch) return;
     switch (a.kind) {
       case 'none':
         if (this.previousToDiscard && d && this.engine.inRecovery && this.engine.streamingFrom !== null) {
@@ -513,6 +518,11 @@ export class HaLoop {
     return this.driver;
   }
 
+  /** The long action running on the loop's one slot ("cloning from n1"), or null. */
+  busyWith(): string | null {
+    return this.busy;
+  }
+
   /** Run an operator's long action on the loop's one slot; refused while another runs. */
   runExclusive(what: string, job: () => Promise<void>): Promise<void> {
     if (this.busy) throw new BusyError(this.busy);
@@ -592,7 +602,9 @@ export class HaLoop {
     return { nodeId: this.o.self.id, flushLsn: before.flushLsn, timeline: before.timeline };
   }
 
-  release(): void {
+  release(epoch?: number): void {
+    // A cycle that read the state before the new record committed must not follow the old primary.
+    if (epoch !== undefined) this.minFollowEpoch = Math.max(this.minFollowEpoch, epoch);
     this.holdUntil = null;
   }
 }

@@ -55,8 +55,9 @@ export class PeerClient {
     await this.call<unknown>(apiUrl, 'POST', INTERNAL.wake, {});
   }
 
-  async release(apiUrl: string): Promise<void> {
-    await this.call<unknown>(apiUrl, 'POST', INTERNAL.release, {});
+  /** End a hold; with `epoch`, the failover made that epoch: never follow an older primary again. */
+  async release(apiUrl: string, epoch?: number): Promise<void> {
+    await this.call<unknown>(apiUrl, 'POST', INTERNAL.release, epoch === undefined ? {} : { epoch });
   }
 
   private async call<T>(apiUrl: string, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {

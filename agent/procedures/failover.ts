@@ -31,6 +31,8 @@ export interface FailoverContext {
   /** How long candidates hold WAL streaming off (covers the comparison and the commit). */
   holdMs: number;
   isoNow: () => string;
+  /** Monotonic ms (default performance.now()). */
+  now?: () => number;
   log: (msg: string) => void;
 }
 
@@ -60,6 +62,14 @@ export async function runFailover(c: FailoverContext): Promise<FailoverOutcome> 
   }
 
   const candidates = members.filter((m) => ineligibility(m, old.node) === null || (req?.force && m.id === req.to && m.kind !== 'witness'));
+  // Candidates hold off streaming from the old primary for holdMs from when they get our
+  // request. The new record must be committed well inside that window: a candidate whose
+  // hold ran out resumes streaming from the old primary (still in the record) and may help
+  // it acknowledge writes the new primary never sees. So the whole comparison and commit
+  // get half the hold, measured from before the requests left.
+  const now = c.now ?? (() => performance.now());
+  const preparedAt = now();
+  const budgetMs = Math.floor(c.holdMs / 2);
   const reports: CandidateReport[] = [];
   await Promise.all(
     candidates.map(async (m) => {
@@ -87,6 +97,12 @@ export async function runFailover(c: FailoverContext): Promise<FailoverOutcome> 
     }
   }
 
+  const left = budgetMs - (now() - preparedAt);
+  if (left < Math.min(1000, budgetMs / 4)) {
+    await releaseAll(c, candidates.map((m) => m.apiUrl).concat(planned ? [byId.get(old.node)!.apiUrl] : []));
+    return { ok: false, message: `comparing candidates took ${Math.round(now() - preparedAt)} ms, too close to their ${c.holdMs} ms hold; nothing changed, retrying`, lsns };
+  }
+
   const next: PrimaryRecord = {
     node: choice.target,
     epoch: old.epoch + 1,
@@ -95,18 +111,18 @@ export async function runFailover(c: FailoverContext): Promise<FailoverOutcome> 
     // The new primary promises nothing until its own loop has raised and recorded its synchronous set.
     sync: { k: 0, standbys: [] },
   };
-  await c.state.putPrimary(next, primary.version, `primary-epoch-${next.epoch}`);
+  await c.state.putPrimary(next, primary.version, `primary-epoch-${next.epoch}`, left);
   await c.state.appendHistory({ epoch: next.epoch, from: old.node, to: next.node, reason: c.reason, at: next.since, lsns });
   if (c.request) await c.state.clearFailoverRequest(c.request.version).catch(() => {});
   const involved = candidates.map((m) => m.apiUrl).concat(planned ? [byId.get(old.node)!.apiUrl] : []);
-  await releaseAll(c, involved);
+  await releaseAll(c, involved, next.epoch);
   // The target promotes and the others re-follow on their next cycle: make that now.
   await Promise.all(involved.map((u) => c.peers.wake(u).catch(() => {})));
   return { ok: true, target: next.node, epoch: next.epoch, message: `${next.node} is the primary of epoch ${next.epoch}: ${choice.why}`, lsns };
 }
 
-async function releaseAll(c: FailoverContext, urls: string[]): Promise<void> {
-  await Promise.all(urls.map((u) => c.peers.release(u).catch(() => {})));
+async function releaseAll(c: FailoverContext, urls: string[], epoch?: number): Promise<void> {
+  await Promise.all(urls.map((u) => c.peers.release(u, epoch).catch(() => {})));
 }
 
 function errText(err: unknown): string {

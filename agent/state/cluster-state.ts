@@ -66,14 +66,14 @@ export class ClusterState {
   }
 
   /** Replace a record read at `expectVersion`; throws StaleRecordError when it changed meanwhile. */
-  async replace(key: string, value: unknown, expectVersion: number, requestId?: string): Promise<number> {
-    const r = await this.store.put(key, JSON.stringify(value), { expectVersion, requestId });
+  async replace(key: string, value: unknown, expectVersion: number, requestId?: string, timeoutMs?: number): Promise<number> {
+    const r = await this.store.put(key, JSON.stringify(value), { expectVersion, requestId, ...(timeoutMs !== undefined && { timeoutMs }) });
     if (!r.ok) throw new StaleRecordError(key, r.version);
     return r.version;
   }
 
-  async putPrimary(record: PrimaryRecord, expectVersion: number, requestId?: string): Promise<number> {
-    return this.replace(KEY.primary, record, expectVersion, requestId);
+  async putPrimary(record: PrimaryRecord, expectVersion: number, requestId?: string, timeoutMs?: number): Promise<number> {
+    return this.replace(KEY.primary, record, expectVersion, requestId, timeoutMs);
   }
 
   async appendHistory(h: HistoryRecord): Promise<void> {

@@ -10,7 +10,7 @@ export interface InternalHandler {
   observe(): Observation;
   prepare(epoch: number, holdMs: number): Promise<PositionReport>;
   demote(epoch: number, holdMs: number): Promise<PositionReport>;
-  release(): void;
+  release(epoch?: number): void;
   wake(): void;
 }
 
@@ -38,10 +38,14 @@ export function internalRoutes(h: InternalHandler): FastifyPluginAsync {
         return reply.code(409).send({ error: { code: 'RDB_ERR_CONFLICT', message: (err as Error).message } });
       }
     });
-    app.post(INTERNAL.release, async () => {
-      h.release();
-      return {};
-    });
+    app.post<{ Body: { epoch?: number } | undefined }>(
+      INTERNAL.release,
+      { schema: { body: { type: ['object', 'null'], additionalProperties: false, properties: { epoch: { type: 'integer', minimum: 1 } } } } },
+      async (req) => {
+        h.release(req.body?.epoch);
+        return {};
+      },
+    );
     app.post(INTERNAL.wake, async () => {
       h.wake();
       return {};

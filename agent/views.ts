@@ -17,6 +17,7 @@ import type { MemberRecord, OperationRecord } from './state/records.ts';
 import type { EngineStatus } from './engine/driver.ts';
 import type { RaftTiming } from './api/config-keys.ts';
 import { readFromFollowers, RuntimeViews } from './runtime-views.ts';
+import { shortVersion } from './procedures/upgrade-node.ts';
 
 export interface ViewDeps {
   nodeId: string;
@@ -63,7 +64,7 @@ export function makeApiDeps(v: ViewDeps): ApiDeps {
       replayLsn: e?.replayLsn ?? null,
       lagBytes: lag,
       lagMs,
-      release: e?.version ?? null,
+      release: shortVersion(e?.version),
       region: m.region,
       apiUrl: m.apiUrl,
       pg: m.pgHost && m.pgPort ? `${m.pgHost}:${m.pgPort}` : null,

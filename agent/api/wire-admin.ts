@@ -262,3 +262,45 @@ export type ForceQuorumDriftChecks = [
   Must<SameKeys<KeysOf<typeof nodePositionSchema.properties.engine>, keyof NodePositionView['engine']>>,
   Must<SameKeys<KeysOf<typeof forceQuorumBodySchema>, keyof ForceQuorumBody>>,
 ];
+
+// ---------------------------------------------------------------------------
+// node upgrade: a minor upgrade of one node's engine, run by its own agent
+
+export const UPGRADE_PATHS = {
+  /** `POST` on the node's own agent: 202 with an `upgrade` operation (Location: /v1/operations/<id>). */
+  node: '/v1/node/upgrade',
+} as const;
+
+/** `POST /v1/node/upgrade`. */
+export interface UpgradeNodeBody {
+  /** A release name of the node's `[engine.releases]`, e.g. "15.18". */
+  version: string;
+  /** How long the new release may take to stream and catch up (default 300 000). */
+  timeout_ms?: number;
+}
+
+/**
+ * `result` of an `upgrade` operation once it has ended. `from`/`to` are the
+ * short server versions ("15.17"), `release` the release name asked for.
+ * `rolledBack`: the new release did not start, and the node runs its previous
+ * one again (the operation then failed).
+ */
+export interface UpgradeNodeResult {
+  node: string;
+  from: string | null;
+  to: string;
+  release: string;
+  durationMs: number;
+  rolledBack: boolean;
+}
+
+export const upgradeNodeBodySchema = closed(
+  {
+    version: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'a release name of [engine.releases], e.g. 15.18' },
+    timeout_ms: timeoutMs,
+  },
+  ['version'],
+);
+
+/** Fails to compile when the upgrade body type and its schema list different fields. */
+export type UpgradeDriftChecks = [Must<SameKeys<KeysOf<typeof upgradeNodeBodySchema>, keyof UpgradeNodeBody>>];

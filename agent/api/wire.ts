@@ -66,7 +66,7 @@ export interface MemberView {
   /** Bytes behind the primary's flush position (null on the primary, or unknown). */
   lagBytes: number | null;
   lagMs: number | null;
-  /** Engine release the member runs (a name from [engine.releases]), null for a witness. */
+  /** PostgreSQL version the member's engine runs, from `SHOW server_version` in short form ("15.18"); null for a witness or a stopped engine. */
   release: string | null;
   region: string;
   apiUrl: string;
@@ -196,7 +196,7 @@ const ADMIN_STATES = ['active', 'joining', 'draining', 'drained', 'fenced', 'upg
 const MEMBER_HEALTH = ['healthy', 'unhealthy', 'unreachable'] as const;
 const HA_MODES = ['active_active', 'active_passive'] as const;
 const RAFT_ROLES = ['follower', 'pre-candidate', 'candidate', 'leader'] as const;
-const OPERATION_KINDS = ['switchover', 'failover', 'drain', 'reinit', 'force-quorum'] as const;
+const OPERATION_KINDS = ['switchover', 'failover', 'drain', 'reinit', 'force-quorum', 'upgrade'] as const;
 const OPERATION_STATES = ['pending', 'running', 'succeeded', 'failed'] as const;
 const CONSISTENCIES = ['linearizable', 'local'] as const;
 

@@ -159,4 +159,15 @@ export interface EngineDriver {
   clientSessions(): Promise<number>;
   /** Terminate every client session (drain's last step); returns how many were asked to end. */
   terminateClientSessions(): Promise<number>;
+  /** The bin dir the server binaries (postgres, pg_ctl, initdb) are run from now. */
+  readonly binDir: string;
+  /**
+   * Run the server binaries from `dir` from now on (a minor upgrade, or its
+   * rollback). Only while the engine is stopped: throws EngineError
+   * ('command-failed') if it runs, ('binary-missing') if `dir` lacks a binary.
+   * The tools of the same major (pg_basebackup, pg_rewind) are looked up again.
+   */
+  switchBinDir(dir: string): Promise<void>;
+  /** CHECKPOINT (a restartpoint on a standby): makes the next shutdown and start quick. */
+  checkpoint(): Promise<void>;
 }

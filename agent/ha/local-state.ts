@@ -5,6 +5,8 @@
  * And whether the operator stopped the engine (`node stop`): that must hold
  * across an agent restart, and even when the node can no longer reach the
  * cluster (after `cluster remove`), so it lives here and not in the cluster.
+ * Likewise the engine release `node upgrade` moved it to: the config's
+ * `[engine] release` is only where a new node starts.
  */
 
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
@@ -14,6 +16,8 @@ export interface LocalHaState {
   lastPrimaryEpoch: number | null;
   /** The operator stopped the engine: keep it stopped until `node start`. */
   engineHeld: boolean;
+  /** The `[engine.releases]` name `node upgrade` last switched to; null: the config's choice. */
+  release: string | null;
 }
 
 export class LocalStateFile {
@@ -48,15 +52,16 @@ export class LocalStateFile {
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lastPrimaryEpoch: null, engineHeld: false };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { lastPrimaryEpoch: null, engineHeld: false, release: null };
       throw err;
     }
     try {
       const v = JSON.parse(text) as Partial<LocalHaState>;
       if (v.lastPrimaryEpoch !== null && !Number.isInteger(v.lastPrimaryEpoch)) throw new Error('lastPrimaryEpoch is not an integer');
       if (v.engineHeld !== undefined && typeof v.engineHeld !== 'boolean') throw new Error('engineHeld is not a boolean');
-      // Files written before engineHeld existed have no such field.
-      return { lastPrimaryEpoch: v.lastPrimaryEpoch ?? null, engineHeld: v.engineHeld ?? false };
+      if (v.release !== undefined && v.release !== null && typeof v.release !== 'string') throw new Error('release is not a string');
+      // Files written before engineHeld (or release) existed have no such field.
+      return { lastPrimaryEpoch: v.lastPrimaryEpoch ?? null, engineHeld: v.engineHeld ?? false, release: v.release ?? null };
     } catch (err) {
       throw new Error(`${path} is corrupt (${(err as Error).message}); if this node's engine is a standby, delete the file and restart the agent`);
     }

@@ -21,6 +21,8 @@ export const KEY = {
   failoverRequest: '/rustydb/failover-request',
   operationPrefix: '/rustydb/operations/',
   operation: (id: string) => `/rustydb/operations/${id}`,
+  /** The rolling-upgrade journal (agent/upgrade-journal.ts): at most one upgrade runs at a time. */
+  upgradeProcedure: '/rustydb/procedures/upgrade',
 } as const;
 
 export const FORMAT_VERSION = 1;
@@ -115,7 +117,7 @@ export type OperationState = 'pending' | 'running' | 'succeeded' | 'failed';
 
 export interface OperationRecord {
   id: string;
-  kind: 'switchover' | 'failover' | 'drain' | 'reinit' | 'force-quorum';
+  kind: 'switchover' | 'failover' | 'drain' | 'reinit' | 'force-quorum' | 'upgrade';
   state: OperationState;
   message: string;
   startedAt: string;

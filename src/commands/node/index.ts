@@ -8,10 +8,11 @@ import { newCmdNodeInit } from './init.ts';
 import { newCmdNodeReinit } from './reinit.ts';
 import { newCmdNodeStatus } from './status.ts';
 import { newCmdNodeStart, newCmdNodeStop } from './stop.ts';
+import { newCmdNodeUpgrade } from './upgrade.ts';
 
 export function newCmdNode(f: Factory): Command {
   return new Command('node')
-    .description('One node of the cluster: prepare it, drain it, stop/start its engine, fence it, reinitialize it')
+    .description('One node of the cluster: prepare it, drain it, stop/start its engine, fence it, reinitialize it, upgrade its engine')
     .addCommand(newCmdNodeInit(f))
     .addCommand(newCmdNodeStatus(f))
     .addCommand(newCmdNodeDrain(f))
@@ -20,5 +21,6 @@ export function newCmdNode(f: Factory): Command {
     .addCommand(newCmdNodeStart(f))
     .addCommand(newCmdNodeFence(f))
     .addCommand(newCmdNodeUnfence(f))
-    .addCommand(newCmdNodeReinit(f));
+    .addCommand(newCmdNodeReinit(f))
+    .addCommand(newCmdNodeUpgrade(f));
 }

@@ -36,9 +36,9 @@ export function newCmdUp(f: Factory, runF: (o: UpOptions) => Promise<void> = (o)
     .description('start a local cluster (or restart an existing one with its data) and wait until it is healthy')
     .addOption(new Option('--nodes <n>', 'number of nodes, for a new sandbox (default: 3)').argParser(positiveInt('--nodes')))
     .addOption(dirOption())
-    .addOption(new Option('--release <name>', 'PostgreSQL release to run, by major version installed here (e.g. 15)'))
+    .addOption(new Option('--release <name>', 'PostgreSQL release to start on, installed here: an exact version (e.g. 15.17) or a major (15)'))
     .addOption(new Option('--timeout <seconds>', 'give up when not healthy after this long').default(120).argParser(positiveInt('--timeout')))
-    .addHelpText('after', '\nExamples:\n  rustydb-admin sandbox up\n  rustydb-admin sandbox up --nodes 5 --dir /tmp/rustydb-5\n')
+    .addHelpText('after', '\nExamples:\n  rustydb-admin sandbox up\n  rustydb-admin sandbox up --nodes 5 --dir /tmp/rustydb-5\n  rustydb-admin sandbox up --release 15.17\n')
     .action(async (opts: { nodes?: number; dir: string; release?: string; timeout: number }, cmd: Command) => {
       await runF({ dir: resolve(f.cwd, opts.dir), nodes: opts.nodes, release: opts.release, timeoutMs: opts.timeout * 1000, output: outputFormat(cmd) });
     });

@@ -27,6 +27,7 @@ import type { ClusterConfigRecord, MemberRecord } from './state/records.ts';
 import { makeApiDeps } from './views.ts';
 import { loadPeers, makeAdmin } from './admin.ts';
 import { makeForceQuorum } from './procedures/force-quorum.ts';
+import { makeUpgradeNode } from './procedures/upgrade-node.ts';
 import type { Server as HttpsServer } from 'node:https';
 import { pkiPeerRoutes } from './api/routes/pki.ts';
 import { NodeCerts } from './security/node-certs.ts';
@@ -209,6 +210,8 @@ async function run(cfg: AgentConfig): Promise<number> {
     authorize: auth.authorize,
     audit: audit.hook,
     tokens: { store: raft, audit },
+    upgradeNode: makeUpgradeNode({ nodeId: self, loop, state, peers, local, releases: cfg.engine.releases, logger: log.child({ part: 'upgrade' }) }),
+    procedures: raft,
   });
 
   let stopping = false;
@@ -258,7 +261,7 @@ async function run(cfg: AgentConfig): Promise<number> {
     if (kind !== 'witness') {
       const secrets = await waitForSecrets(state, raft, cfg.engine.secretsFile, () => stopping);
       if (secrets) {
-        const binDir = findBinDir({ binDir: cfg.engine.binDir ?? undefined, release: cfg.engine.release ?? undefined, releases: cfg.engine.releases });
+        const binDir = findBinDir(engineBinSearch(cfg, local.get().release, log));
         const settings: EngineSettings = {
           nodeId: self,
           dataDir: cfg.engine.dataDir,
@@ -325,6 +328,20 @@ function readSecrets(file: string): EngineSecrets {
     throw new SecretsFileError(`[engine] secrets_file ${file} must hold {"superuserPassword": "...", "replicationPassword": "..."}, each at least 12 characters`);
   }
   return { superuserPassword: s.superuserPassword, replicationPassword: s.replicationPassword };
+}
+
+/**
+ * Where the server binaries are: the release `node upgrade` last moved this
+ * node to (kept in ha-state.json) wins over the config's `[engine] release`
+ * and `bin_dir`, which only say where a new node starts.
+ */
+function engineBinSearch(cfg: AgentConfig, upgraded: string | null, log: { warn(o: object, msg: string): void }): Parameters<typeof findBinDir>[0] {
+  const releases = cfg.engine.releases;
+  if (upgraded !== null && Object.hasOwn(releases, upgraded)) return { release: upgraded, releases };
+  if (upgraded !== null) {
+    log.warn({ release: upgraded }, `this node was upgraded to release ${upgraded}, which [engine.releases] no longer lists; using the configured release instead`);
+  }
+  return { binDir: cfg.engine.binDir ?? undefined, release: cfg.engine.release ?? undefined, releases };
 }
 
 function splitHostPort(hp: string): [string, number] {

@@ -14,9 +14,10 @@ _rustydb_admin_node_ids() {
 _rustydb_admin_subcommands() {
   case $1 in
     '') echo "cluster node config token sandbox completion help" ;;
-    'cluster') echo "status failover force-quorum history health join remove operation audit token rotate-certs" ;;
+    'cluster') echo "status failover force-quorum history health join remove operation audit token rotate-certs upgrade" ;;
     'cluster token') echo "create" ;;
-    'node') echo "init status drain undrain stop start fence unfence reinit" ;;
+    'cluster upgrade') echo "status resume abort" ;;
+    'node') echo "init status drain undrain stop start fence unfence reinit upgrade" ;;
     'config') echo "show get set" ;;
     'token') echo "create list revoke" ;;
     'sandbox') echo "up status down" ;;
@@ -39,6 +40,10 @@ _rustydb_admin_options() {
     'cluster token') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
     'cluster token create') echo "--role --ttl -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
     'cluster rotate-certs') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster upgrade') echo "--timeout --transfer-timeout --pause-between -y --yes --dry-run --version -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster upgrade status') echo "--timeout --transfer-timeout --pause-between -y --yes --dry-run --version -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster upgrade resume') echo "--timeout --transfer-timeout --pause-between -y --yes --dry-run --version -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'cluster upgrade abort') echo "--no-wait --wait --timeout --transfer-timeout --pause-between -y --yes --dry-run --version -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
     'node') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
     'node init') echo "--no-tls --force --config --bootstrap --role --engine-release --pg-port --address --data-dir --cluster --node-id -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
     'node status') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
@@ -49,6 +54,7 @@ _rustydb_admin_options() {
     'node fence') echo "--timeout --no-wait -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
     'node unfence') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
     'node reinit') echo "--timeout --no-wait -y --yes -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
+    'node upgrade') echo "--timeout --no-wait --version -h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
     'config') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
     'config show') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
     'config get') echo "-h --help --debug --no-color --ca-file --token-file --context --endpoint -o --output -V --version" ;;
@@ -82,6 +88,10 @@ _rustydb_admin_value_options() {
     'cluster token') echo "--ca-file --token-file --context --endpoint -o --output" ;;
     'cluster token create') echo "--role --ttl --ca-file --token-file --context --endpoint -o --output" ;;
     'cluster rotate-certs') echo "--ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster upgrade') echo "--timeout --transfer-timeout --pause-between --version --ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster upgrade status') echo "--timeout --transfer-timeout --pause-between --version --ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster upgrade resume') echo "--timeout --transfer-timeout --pause-between --version --ca-file --token-file --context --endpoint -o --output" ;;
+    'cluster upgrade abort') echo "--timeout --transfer-timeout --pause-between --version --ca-file --token-file --context --endpoint -o --output" ;;
     'node') echo "--ca-file --token-file --context --endpoint -o --output" ;;
     'node init') echo "--config --role --engine-release --pg-port --address --data-dir --cluster --node-id --ca-file --token-file --context --endpoint -o --output" ;;
     'node status') echo "--ca-file --token-file --context --endpoint -o --output" ;;
@@ -92,6 +102,7 @@ _rustydb_admin_value_options() {
     'node fence') echo "--timeout --ca-file --token-file --context --endpoint -o --output" ;;
     'node unfence') echo "--ca-file --token-file --context --endpoint -o --output" ;;
     'node reinit') echo "--timeout --ca-file --token-file --context --endpoint -o --output" ;;
+    'node upgrade') echo "--timeout --version --ca-file --token-file --context --endpoint -o --output" ;;
     'config') echo "--ca-file --token-file --context --endpoint -o --output" ;;
     'config show') echo "--ca-file --token-file --context --endpoint -o --output" ;;
     'config get') echo "--ca-file --token-file --context --endpoint -o --output" ;;
@@ -137,6 +148,7 @@ _rustydb_admin_arguments() {
     'node fence') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
     'node unfence') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
     'node reinit') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
+    'node upgrade') COMPREPLY=($(compgen -W "$(_rustydb_admin_node_ids "${COMP_WORDS[0]}" "${conn[@]}")" -- "$cur")) ;;
     'config get') compopt -o default 2>/dev/null; COMPREPLY=() ;;
     'config set') compopt -o default 2>/dev/null; COMPREPLY=() ;;
     'token revoke') compopt -o default 2>/dev/null; COMPREPLY=() ;;

@@ -7,11 +7,13 @@ function __rustydb_admin_subcommands
         case ''
             echo cluster node config token sandbox completion help
         case 'cluster'
-            echo status failover force-quorum history health join remove operation audit token rotate-certs
+            echo status failover force-quorum history health join remove operation audit token rotate-certs upgrade
         case 'cluster token'
             echo create
+        case 'cluster upgrade'
+            echo status resume abort
         case 'node'
-            echo init status drain undrain stop start fence unfence reinit
+            echo init status drain undrain stop start fence unfence reinit upgrade
         case 'config'
             echo show get set
         case 'token'
@@ -51,6 +53,14 @@ function __rustydb_admin_value_options
             echo --role --ttl --ca-file --token-file --context --endpoint -o --output
         case 'cluster rotate-certs'
             echo --ca-file --token-file --context --endpoint -o --output
+        case 'cluster upgrade'
+            echo --timeout --transfer-timeout --pause-between --version --ca-file --token-file --context --endpoint -o --output
+        case 'cluster upgrade status'
+            echo --timeout --transfer-timeout --pause-between --version --ca-file --token-file --context --endpoint -o --output
+        case 'cluster upgrade resume'
+            echo --timeout --transfer-timeout --pause-between --version --ca-file --token-file --context --endpoint -o --output
+        case 'cluster upgrade abort'
+            echo --timeout --transfer-timeout --pause-between --version --ca-file --token-file --context --endpoint -o --output
         case 'node'
             echo --ca-file --token-file --context --endpoint -o --output
         case 'node init'
@@ -71,6 +81,8 @@ function __rustydb_admin_value_options
             echo --ca-file --token-file --context --endpoint -o --output
         case 'node reinit'
             echo --timeout --ca-file --token-file --context --endpoint -o --output
+        case 'node upgrade'
+            echo --timeout --version --ca-file --token-file --context --endpoint -o --output
         case 'config'
             echo --ca-file --token-file --context --endpoint -o --output
         case 'config show'
@@ -146,7 +158,7 @@ end
 
 complete -c rustydb-admin -f
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a cluster -d 'The whole cluster: status, failover/switchover, history, health'
-complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a node -d 'One node of the cluster: prepare it, drain it, stop/start its engine, fence it, reinitialize it'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a node -d 'One node of the cluster: prepare it, drain it, stop/start its engine, fence it, reinitialize it, upgrade its engine'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a config -d 'The cluster\'s runtime knobs: ha_mode, min_quorum_size, read_from_followers, failover_mode, lease_ms, ...'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a token -d 'API tokens and their roles (admin, operator, read-only): create, list, revoke'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'\'' -a sandbox -d 'A complete local cluster on 127.0.0.1: one agent and one PostgreSQL per node, all state under one directory'
@@ -172,6 +184,7 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a op
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a audit -d 'show the audit log of mutating API calls, newest first'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a token -d 'join tokens: one-time permission for a new node to join'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a rotate-certs -d 're-issue every member\'s node certificate (new keys, same CA) without downtime'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -a upgrade -d 'rolling upgrade of every node to a minor release (journaled: status, resume, abort)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster status\'' -s w -l watch -d 'redraw every 2 s on a terminal until Ctrl-C'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster status\'' -s h -l help -d 'display help for command'
@@ -215,6 +228,25 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster token cr
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster token create\'' -l role -x -a 'follower observer witness' -d 'what the new node may join as'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster token create\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster rotate-certs\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade\'' -a status -d 'show the rolling upgrade journal step by step (works from any machine)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade\'' -a resume -d 'continue the running upgrade from its last completed step'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade\'' -a abort -d 'stop the running upgrade after the node in flight (the journal ends aborted)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade\'' -l version -r -F -d 'the release to move to (a name from [engine.releases], e.g. 15.18)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade\'' -l dry-run -d 'print the plan (order, checks, the switchover) and change nothing'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade\'' -s y -l yes -d 'start without asking (required when not on a terminal)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade\'' -l pause-between -r -F -d 'wait this long after each node passed its health gate'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade\'' -l transfer-timeout -r -F -d 'give up waiting for the switchover after this long (exit 7)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade\'' -l timeout -r -F -d 'give up waiting for one node\'s upgrade and health gate after this long (exit 7)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade status\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade resume\'' -l pause-between -r -F -d 'wait this long after each node passed its health gate'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade resume\'' -l transfer-timeout -r -F -d 'give up waiting for the switchover after this long (exit 7)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade resume\'' -l timeout -r -F -d 'give up waiting for one node\'s upgrade and health gate after this long (exit 7)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade resume\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade abort\'' -l wait -d 'wait until the node in flight is done and the journal is aborted'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade abort\'' -l no-wait -d 'return once the abort is recorded'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade abort\'' -l timeout -r -F -d 'with --wait: give up after this long (exit 7); the abort stays recorded'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'cluster upgrade abort\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a init -d 'prepare this machine to run a node: write rustydb.conf, create the data directory and the node identity'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a status -d 'show one node: role, health, LSNs and lag, its engine\'s state and its Raft state'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a drain -d 'take a node out of client traffic: no new connections, wait for sessions to end, then terminate the rest'
@@ -224,6 +256,7 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a start
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a fence -d 'fence a node: its engine stops serving writes and reads, and it cannot be promoted until unfenced'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a unfence -d 'lift a fence: the node rejoins replication as a standby (rewound or re-cloned as needed)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a reinit -d 'wipe a standby\'s database and copy it afresh from the primary'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -a upgrade -d 'move a standby\'s engine to another installed minor release (rolled back if it does not start)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l node-id -x -a '(__rustydb_admin_node_ids)' -d 'this node\'s name in the cluster (lower-case letter, then letters, digits, _ or -)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node init\'' -l cluster -r -F -d 'the cluster this node belongs to (the same on every node)'
@@ -266,6 +299,11 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node reinit\'' -
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node reinit\'' -l timeout -r -F -d 'give up waiting after this long (the copy goes on)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node reinit\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node reinit\'' -x -a '(__rustydb_admin_node_ids)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node upgrade\'' -l version -r -F -d 'the release to run, as named in [engine.releases] (e.g. 15.18)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node upgrade\'' -l no-wait -d 'return once the upgrade has started; follow it with `cluster operation ID --wait`'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node upgrade\'' -l timeout -r -F -d 'how long the new release may take to stream and catch up'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node upgrade\'' -s h -l help -d 'display help for command'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'node upgrade\'' -x -a '(__rustydb_admin_node_ids)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config\'' -a show -d 'show every runtime knob: value, source (cluster, default, built-in, rustydb.conf) and description'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config\'' -a get -d 'print one runtime knob; table output is the bare value (for $(...) in scripts)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'config\'' -a set -d 'change a runtime knob on the whole cluster; prints the old and the new value'
@@ -291,7 +329,7 @@ complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox\'' -a do
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox up\'' -l nodes -r -F -d 'number of nodes, for a new sandbox (default: 3)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox up\'' -l dir -r -F -d 'the sandbox directory'
-complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox up\'' -l release -r -F -d 'PostgreSQL release to run, by major version installed here (e.g. 15)'
+complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox up\'' -l release -r -F -d 'PostgreSQL release to start on, installed here: an exact version (e.g. 15.17) or a major (15)'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox up\'' -l timeout -r -F -d 'give up when not healthy after this long'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox up\'' -s h -l help -d 'display help for command'
 complete -c rustydb-admin -n 'test "(__rustydb_admin_path)" = \'sandbox status\'' -l dir -r -F -d 'the sandbox directory'

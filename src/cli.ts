@@ -94,7 +94,31 @@ export function buildProgram(f: Factory): Command {
   // Replaces commander's implicit `help`: it also knows topics (`help exit-codes`).
   program.addCommand(newCmdHelp(f));
   configure(program, f);
+  commandVersionOptions(program);
   return program;
+}
+
+/**
+ * `--version R` is an option of some commands (`cluster upgrade`, `node
+ * upgrade`), but commander lets the root's options match anywhere on the
+ * line, so the root's `--version` would print the CLI's version instead.
+ * The root's flag counts only before the command name: after it, the root
+ * parses as if it had no --version, and the command gets the option.
+ */
+function commandVersionOptions(program: Command): void {
+  const parseOptions = program.parseOptions.bind(program);
+  program.parseOptions = (args: string[]) => {
+    const at = args.findIndex((a) => program.commands.some((c) => c.name() === a));
+    const opts = program.options as Option[];
+    const i = opts.findIndex((o) => o.long === '--version');
+    if (at < 0 || i < 0 || !args.slice(at).some((a) => a === '--version' || a.startsWith('--version='))) return parseOptions(args);
+    const [version] = opts.splice(i, 1);
+    try {
+      return parseOptions(args);
+    } finally {
+      opts.splice(i, 0, version);
+    }
+  };
 }
 
 /** exitOverride and output streams on every command: addCommand() does not pass them down. */

@@ -31,6 +31,10 @@ import type { TLSSocket } from 'node:tls';
 import type { NodeCerts } from '../security/node-certs.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import { pkiAdminRoutes, pkiOpenRoutes } from './routes/pki.ts';
+import type { UpgradeNodeDeps } from '../procedures/upgrade-node.ts';
+import { upgradeNodeRoutes } from './routes/upgrade-node.ts';
+import { upgradeJournalRoutes } from './routes/upgrade-journal.ts';
+import type { ClusterStore } from '../raft/store.ts';
 
 /** Largest accepted request body of the control API (route options may raise it, as the Raft peer routes do). */
 export const API_BODY_LIMIT = 64 * 1024;
@@ -70,6 +74,10 @@ export interface BuildAppOptions {
   admin?: AdminDeps;
   /** `cluster force-quorum`: this node's position (also as a peer route) and the forced reconfiguration. */
   forceQuorum?: ForceQuorumDeps;
+  /** `node upgrade`: a minor upgrade of this node's engine (agent/procedures/upgrade-node.ts). */
+  upgradeNode?: UpgradeNodeDeps;
+  /** The replicated store behind the procedure journals (`GET|PUT /v1/procedures/upgrade`, agent/api/routes/upgrade-journal.ts). */
+  procedures?: ClusterStore;
 }
 
 export function buildApp(deps: ApiDeps, opts: BuildAppOptions = {}): FastifyInstance {
@@ -105,8 +113,10 @@ export function buildApp(deps: ApiDeps, opts: BuildAppOptions = {}): FastifyInst
       v1.register(nodeRoutes(deps));
       if (opts.admin) v1.register(adminRoutes(opts.admin));
       if (opts.forceQuorum) v1.register(forceQuorumRoutes(opts.forceQuorum));
+      if (opts.upgradeNode) v1.register(upgradeNodeRoutes(opts.upgradeNode));
       v1.register(configRoutes(deps));
       v1.register(clusterHealthRoutes(deps));
+      if (opts.procedures) v1.register(upgradeJournalRoutes(opts.procedures));
     });
   });
 

@@ -13,6 +13,7 @@ import { newCmdRemove } from './remove.ts';
 import { newCmdStatus } from './status.ts';
 import { newCmdClusterToken } from './token.ts';
 import { newCmdRotateCerts } from './rotate-certs.ts';
+import { newCmdUpgrade } from './upgrade.ts';
 
 export function newCmdCluster(f: Factory): Command {
   return new Command('cluster')
@@ -27,5 +28,6 @@ export function newCmdCluster(f: Factory): Command {
     .addCommand(newCmdOperation(f))
     .addCommand(newCmdAudit(f))
     .addCommand(newCmdClusterToken(f))
-    .addCommand(newCmdRotateCerts(f));
+    .addCommand(newCmdRotateCerts(f))
+    .addCommand(newCmdUpgrade(f));
 }

@@ -162,6 +162,8 @@ export async function securedApp(o: { rateLimit?: AuthRateLimit; extra?: BuildAp
     authorize: auth.authorize,
     audit: audit.hook,
     tokens: { store, audit },
+    procedures: store,
+    upgradeNode: { upgrade: async () => (calls.push('upgradeNode'), op('upgrade')) },
     ...o.extra,
   } as BuildAppOptions);
   return { app, store, audit, tokens, calls, clock, bearer: (role) => ({ authorization: `Bearer ${tokens[role]}` }) };
@@ -181,7 +183,12 @@ export function sampleBody(r: Pick<RouteRule, 'method' | 'url'>): unknown {
     'POST /v1/members': { id: 'n4', kind: 'voter', api_url: 'http://127.0.0.1:7004', pg: '127.0.0.1:6004', cluster: 'demo' },
     'POST /v1/node/force-quorum': { cluster: 'demo', voters: ['n1'], dropped: ['n2'], primary: 'n1', request_id: 'r1' },
     'POST /v1/node/join': { cluster_address: '127.0.0.1:7001' },
+    'POST /v1/node/upgrade': { version: '15.18' },
     'POST /v1/tokens': { name: 'ci', role: 'read-only' },
+    'PUT /v1/procedures/upgrade': {
+      id: 'upgrade-1', version: '15.18', state: 'running', switchover: null, startedAt: '2025-01-01T00:00:00.000Z', updatedAt: '2025-01-01T00:00:00.000Z', message: 'planned', revision: 0,
+      plan: [{ node: 'n2', role: 'follower', step: 'pending', from: '15.17', to: null, startedAt: null, finishedAt: null, durationMs: null, operation: null, rolledBack: false, writeUnavailableMs: null }],
+    },
   };
   return bodies[`${r.method} ${r.url}`] ?? (r.method === 'POST' ? {} : undefined);
 }

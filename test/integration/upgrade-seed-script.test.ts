@@ -28,6 +28,9 @@ test('the seed rolling-upgrade script runs under set -e and leaves every node on
     const r = await runAdmin(['cluster', 'failover', '--to', 'n1'], adminEnv(box));
     assert.equal(r.code, 0, r.stderr);
   }
+  // The switchover's operation ends when the record names n1; wait until n1 also accepts writes.
+  const healthy = await sb.waitHealthy(60_000);
+  assert.equal(healthy.primary, 'n1');
   await createTables(sb, 'n1');
   const writer = new Writer({ nodes: pgNodesOf(sb), firstId: 1, pauseMs: 10 });
   writer.start();

@@ -182,13 +182,29 @@ export function makeApiDeps(v: ViewDeps): ApiDeps {
     async operation(id): Promise<OperationRecord | null> {
       const op = await v.state.operation(id);
       // Node procedures (drain, reinit) record their own outcome; switchovers are judged by the epoch.
-      if (!op || op.state === 'succeeded' || op.state === 'failed' || (op.kind !== 'switchover' && op.kind !== 'failover')) return op;
+      if (!op || op.state === 'failed' || (op.kind !== 'switchover' && op.kind !== 'failover')) return op;
+      if (op.state === 'succeeded') {
+        // The leader records success once the new record commits; the promotion follows a moment later.
+        const r = op.result as { epoch?: number; primary?: string } | null;
+        const m = r?.primary ? (await v.state.read('local')).members.find((x) => x.id === r.primary) : undefined;
+        if (!m) return op;
+        const obs = m.id === v.nodeId ? v.loop.observe() : await v.peers.observe(m.apiUrl).catch(() => null);
+        if (obs && !obs.writable && (obs.epoch ?? 0) <= (r!.epoch ?? 0)) return { ...op, state: 'running', message: `${m.id} is named primary of epoch ${r!.epoch}; waiting for it to accept writes` };
+        return op;
+      }
       // The outcome follows from the replicated state: a newer epoch means it happened.
       const s = await v.state.read('linearizable');
       const from = Number((op.result as { fromEpoch?: number } | null)?.fromEpoch ?? 0);
       const p = s.primary?.value;
       if (p && p.epoch > from) {
-        const done: OperationRecord = { ...op, state: 'succeeded', message: `${p.node} is the primary of epoch ${p.epoch}`, finishedAt: p.since, result: { ...op.result, epoch: p.epoch, primary: p.node } };
+        // Done when the new primary accepts writes, not merely when the record names it:
+        // a script's next command must find a writable primary.
+        const m = s.members.find((x) => x.id === p.node);
+        const obs = m ? (m.id === v.nodeId ? v.loop.observe() : await v.peers.observe(m.apiUrl).catch(() => null)) : null;
+        if (obs?.writable !== true) {
+          return { ...op, state: 'running', message: `${p.node} is named primary of epoch ${p.epoch}; waiting for it to accept writes` };
+        }
+        const done: OperationRecord = { ...op, state: 'succeeded', message: `${p.node} is the primary of epoch ${p.epoch}`, finishedAt: new Date().toISOString(), result: { ...op.result, epoch: p.epoch, primary: p.node } };
         await v.state.putOperation(done);
         return done;
       }

@@ -324,7 +324,7 @@ export function makeAdmin(o: AdminOptions): AdminDeps {
     async removeMember(id) {
       const s = await read();
       await mustLead(s);
-      const m = await getMember(id);
+      await getMember(id); // 404 for a non-member
       const p = s.primary?.value;
       if (p?.node === id) {
         throw new ApiError('RDB_ERR_PRECONDITION', `${id} is the primary of epoch ${p.epoch}: switch over first (\`rustydb-admin cluster failover\`), then remove it`, { node: id });
@@ -359,7 +359,7 @@ export function makeAdmin(o: AdminOptions): AdminDeps {
       const rm = o.raft.status().membership;
       if (rm.voters.includes(id) || rm.learners.includes(id)) await o.raft.remove(id, { timeoutMs: 10_000 });
       o.logger.info({ member: id }, `member ${id} removed`);
-      return { ...gone, adminState: m.value.adminState === 'removed' ? 'removed' : gone.adminState };
+      return gone;
     },
 
     async member(id) {
@@ -470,41 +470,11 @@ export function makeAdmin(o: AdminOptions): AdminDeps {
         const m = await o.state.member(me).catch(() => null);
         if (m) return m.value;
       }
-      if (o.certs) return joinWithToken(base, kind, joinToken, o.certs);
-      let cluster: { name: string; members: { id: string; apiUrl: string }[] };
-      try {
-        const res = await fetch(`${base}/v1/cluster`, { signal: AbortSignal.timeout(5000), headers: { accept: 'application/json' } });
-        if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
-        cluster = (await res.json()) as typeof cluster;
-      } catch (err) {
-        throw new ApiError('RDB_ERR_UNAVAILABLE', `cannot read the cluster at ${base} (${(err as Error).message}): check the --cluster-address and that its agent runs`);
+      // The join token is checked, and the node's certificate issued, over TLS; and every /v1 call needs a credential.
+      if (!o.certs) {
+        throw new ApiError('RDB_ERR_PRECONDITION', `${me} runs without TLS ([tls] enabled = false) and cannot join: re-run \`rustydb-admin node init\` without --no-tls, then join with a token`);
       }
-      if (cluster.name === '') {
-        throw new ApiError('RDB_ERR_UNAVAILABLE', `the cluster at ${base} is still starting (its first leader has not recorded the cluster yet): retry shortly`);
-      }
-      if (cluster.name !== o.clusterName) {
-        throw new ApiError('RDB_ERR_PRECONDITION', `${base} belongs to cluster "${cluster.name}" but ${me} was initialized for "${o.clusterName}": use an address of cluster "${o.clusterName}"`);
-      }
-      const peers: Record<string, string> = {};
-      for (const m of cluster.members) if (m.id !== me) peers[m.id] = m.apiUrl;
-      savePeers(o.peersFile, peers);
-      for (const [id, url] of Object.entries(peers)) o.raft.learnPeerAddress(id, url);
-      const self = o.selfRecord;
-      const body = { id: me, kind, api_url: self.apiUrl, pg: self.pgHost && self.pgPort ? `${self.pgHost}:${self.pgPort}` : null, region: self.region, cluster: o.clusterName };
-      let res: Response;
-      try {
-        // fetch follows the 307 to the leader and sends the body again.
-        res = await fetch(`${base}/v1/members`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(20_000) });
-      } catch (err) {
-        throw new ApiError('RDB_ERR_UNAVAILABLE', `cannot reach ${base} to join (${(err as Error).message}): retry; joining again is safe`);
-      }
-      const answer = (await res.json().catch(() => null)) as { member?: MemberRecord; error?: { code: string; message: string } } | null;
-      if (!res.ok || !answer?.member) {
-        const code = (answer?.error?.code ?? 'RDB_ERR_UNAVAILABLE') as ConstructorParameters<typeof ApiError>[0];
-        throw new ApiError(code, `the cluster refused ${me}: ${answer?.error?.message ?? `HTTP ${res.status}`}`);
-      }
-      o.loop.wake();
-      return answer.member;
+      return joinWithToken(base, kind, joinToken, o.certs);
     },
   };
 }
@@ -522,7 +492,8 @@ function hintFor(id: string, state: AdminState): string {
   }
 }
 
-function splitHostPort(hp: string): [string, number] {
+/** "host:port" -> [host, port] (the last colon splits, so IPv6 hosts keep theirs). */
+export function splitHostPort(hp: string): [string, number] {
   const i = hp.lastIndexOf(':');
   return [hp.slice(0, i), Number(hp.slice(i + 1))];
 }

@@ -25,7 +25,7 @@ import { HttpTransport, raftPeerRoutes } from './raft/transport.ts';
 import { ClusterState } from './state/cluster-state.ts';
 import type { ClusterConfigRecord, MemberRecord } from './state/records.ts';
 import { makeApiDeps } from './views.ts';
-import { loadPeers, makeAdmin } from './admin.ts';
+import { loadPeers, makeAdmin, splitHostPort } from './admin.ts';
 import { makeForceQuorum } from './procedures/force-quorum.ts';
 import { makeUpgradeNode } from './procedures/upgrade-node.ts';
 import type { Server as HttpsServer } from 'node:https';
@@ -344,7 +344,3 @@ function engineBinSearch(cfg: AgentConfig, upgraded: string | null, log: { warn(
   return { binDir: cfg.engine.binDir ?? undefined, release: cfg.engine.release ?? undefined, releases };
 }
 
-function splitHostPort(hp: string): [string, number] {
-  const i = hp.lastIndexOf(':');
-  return [hp.slice(0, i), Number(hp.slice(i + 1))];
-}

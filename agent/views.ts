@@ -222,7 +222,7 @@ export function makeApiDeps(v: ViewDeps): ApiDeps {
       const observations = await observeAll(s);
       const p = s.primary?.value ?? null;
       const primaryFlush = p ? (observations.get(p.node)?.engine.flushLsn ?? null) : null;
-      const members = new Map(s.members.map((m) => [m.id, memberView(m, observations.get(m.id)?.engine ?? null, observations.get(m.id) != null, primaryFlush)]));
+      const members = new Map(s.members.map((m) => [m.id, memberView(m, observations.get(m.id)?.engine ?? null, observations.get(m.id) != null, primaryFlush, p ? (observations.get(p.node)?.engine ?? null) : null)]));
       return runtime.clusterHealth({ snapshot: s, observations, members });
     },
   };

@@ -17,6 +17,7 @@ import { PEER_ADDRESS_PREFIX, RaftNode } from '../../agent/raft/node.ts';
 import { openSqliteStorage } from '../../agent/raft/storage.ts';
 import { StoreError } from '../../agent/raft/store.ts';
 import { HttpTransport, raftPeerRoutes } from '../../agent/raft/transport.ts';
+import { waitFor as pollUntil } from './helpers/checker.ts';
 
 const settings: RaftSettings = { ...RAFT_DEFAULTS, heartbeatIntervalMs: 50, electionTimeoutMs: 500 };
 
@@ -100,16 +101,8 @@ class Group {
   }
 }
 
-/** Poll until `check` returns a value (not undefined/false); fail with `what` after `ms`. */
-async function waitFor<T>(what: string, check: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const until = performance.now() + ms;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (performance.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Poll the in-process nodes every 20 ms (the shared poller, synchronous checks). */
+const waitFor = <T>(what: string, check: () => T | undefined | false, ms = 10_000): Promise<T> => pollUntil(what, async () => check(), ms, 20);
 
 /** Raft's "more up to date" order on (lastTerm, lastIndex): the survivor that must force. */
 function mostUpToDate(nodes: RaftNode[]): RaftNode {

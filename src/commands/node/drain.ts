@@ -12,7 +12,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { Command, Option } from 'commander';
-import { API_PATHS, type ClusterView, type OperationView } from '../../../agent/api/wire.ts';
+import { API_PATHS, type OperationView } from '../../../agent/api/wire.ts';
 import { ADMIN_PATHS, memberPath, type MemberAnswer } from '../../../agent/api/wire-admin.ts';
 import { outputFormat, type Factory } from '../../cli.ts';
 import { resolveTarget, type Target } from '../../contexts.ts';
@@ -103,4 +103,3 @@ export async function undrainRun(f: Factory, o: UndrainOptions): Promise<void> {
   else f.io.out.write(`${o.id} is ${r.member.adminState}: it takes client traffic again\n`);
 }
 
-export type { ClusterView };

@@ -177,6 +177,13 @@ export function makeApiDeps(v: ViewDeps): ApiDeps {
         result: { fromEpoch: p.epoch, to: req.to },
       };
       await v.state.putOperation(op);
+      // The leader acts on the request on its next cycle: make that now (a switchover's clients wait meanwhile).
+      const leader = v.raft.status().leader;
+      if (leader === v.nodeId) v.loop.wake();
+      else {
+        const url = s.members.find((m) => m.id === leader)?.apiUrl;
+        if (url) void v.peers.wake(url).catch(() => {});
+      }
       return op;
     },
     async operation(id): Promise<OperationRecord | null> {

@@ -124,8 +124,11 @@ export interface EngineDriver {
   start(): Promise<void>;
   stop(mode: 'smart' | 'fast' | 'immediate'): Promise<void>;
   status(): Promise<EngineStatus>;
-  /** Promote a standby to primary (pg_ctl promote), waiting until it accepts writes. */
-  promote(): Promise<void>;
+  /**
+   * Promote a standby to primary, waiting until it accepts writes. `epoch` (the
+   * primary record's) is stamped into the engine first as `rustydb.epoch`.
+   */
+  promote(epoch?: number | null): Promise<void>;
   /**
    * Become (or stay) a standby of `primary`: write primary_conninfo and the
    * replication slot name, create standby.signal, restart/reload as needed.

@@ -393,7 +393,7 @@ export class HaLoop {
         // Slots first (a standby may create physical slots): the others start following us as
         // soon as the record names us, and a missing slot would turn them away.
         await d!.syncSlots(this.standbyIds(snap)).catch((err) => this.o.logger.warn({ err: errText(err) }, 'could not create replication slots before promoting'));
-        await d!.promote();
+        await d!.promote(a.epoch);
         return;
       case 'fence':
         this.problem = a.reason;
@@ -618,9 +618,10 @@ export class BusyError extends Error {
 }
 
 async function waitStreamingStopped(d: EngineDriver): Promise<EngineStatus> {
+  // Polled closely: a switchover waits on this (at most 5 s, then it reports what it has).
   let s = await d.status();
-  for (let i = 0; i < 50 && s.streamingFrom !== null; i++) {
-    await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 250 && s.streamingFrom !== null; i++) {
+    await new Promise((r) => setTimeout(r, 20));
     s = await d.status();
   }
   return s;

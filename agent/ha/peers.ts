@@ -42,7 +42,8 @@ export class PeerClient {
 
   /** Ask a candidate to stop streaming WAL for `holdMs` and report how far it got. */
   async prepare(apiUrl: string, epoch: number, holdMs: number): Promise<PositionReport> {
-    return this.call<PositionReport>(apiUrl, 'POST', INTERNAL.prepare, { epoch, holdMs });
+    // Stopping the WAL receiver takes a reload and a wait: more than a heartbeat on a busy machine.
+    return this.call<PositionReport>(apiUrl, 'POST', INTERNAL.prepare, { epoch, holdMs }, Math.max(this.timeoutMs, 2000));
   }
 
   /** Ask the primary of `epoch` to stop its engine cleanly (planned switchover) and report its final position. */

@@ -112,12 +112,19 @@ export async function runFailover(c: FailoverContext): Promise<FailoverOutcome> 
     sync: { k: 0, standbys: [] },
   };
   await c.state.putPrimary(next, primary.version, `primary-epoch-${next.epoch}`, left);
-  await c.state.appendHistory({ epoch: next.epoch, from: old.node, to: next.node, reason: c.reason, at: next.since, lsns });
-  if (c.request) await c.state.clearFailoverRequest(c.request.version).catch(() => {});
   const involved = candidates.map((m) => m.apiUrl).concat(planned ? [byId.get(old.node)!.apiUrl] : []);
-  await releaseAll(c, involved, next.epoch);
-  // The target promotes and the others re-follow on their next cycle: make that now.
-  await Promise.all(involved.map((u) => c.peers.wake(u).catch(() => {})));
+  await Promise.all([
+    (async () => {
+      await c.state.appendHistory({ epoch: next.epoch, from: old.node, to: next.node, reason: c.reason, at: next.since, lsns });
+      if (c.request) await c.state.clearFailoverRequest(c.request.version).catch(() => {});
+    })(),
+    // The target promotes and the others re-follow on their next cycle: make that now
+    // (clients are without a primary until then; the history can be written meanwhile).
+    ...involved.map(async (u) => {
+      await c.peers.release(u, next.epoch).catch(() => {});
+      await c.peers.wake(u).catch(() => {});
+    }),
+  ]);
   return { ok: true, target: next.node, epoch: next.epoch, message: `${next.node} is the primary of epoch ${next.epoch}: ${choice.why}`, lsns };
 }
 

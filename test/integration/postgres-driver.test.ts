@@ -263,13 +263,23 @@ test('follow(null) stops streaming; a running primary refuses to follow', async 
   assert.equal((await n2.status()).streamingFrom, null);
 });
 
-test('promote the standby: writable on timeline 2; the old primary diverges and stops uncleanly', async () => {
-  await n2.promote();
+test('promote the standby: writable on timeline 2, stamped with its epoch; the old primary diverges and stops uncleanly', async () => {
+  // Rows record the epoch of the server that committed them (rustydb.epoch, set by the driver):
+  // n1 was made by init (epoch 1), n2 is promoted for epoch 2.
+  const stamped = "CREATE TABLE stamped (v text, epoch bigint DEFAULT NULLIF(current_setting('rustydb.epoch', true), '')::bigint)";
+  await sql(s1, stamped);
+  await sql(s1, "INSERT INTO stamped VALUES ('on-n1')");
+  assert.deepEqual(await sql(s1, 'SELECT v, epoch::int AS epoch FROM stamped'), [{ v: 'on-n1', epoch: 1 }]);
+  await n2.promote(2);
   const st: EngineStatus = await n2.status();
   assert.equal(st.inRecovery, false);
   assert.equal(st.timeline, 2);
   await sql(s2, "INSERT INTO t VALUES ('after-failover')");
+  await sql(s2, stamped);
+  await sql(s2, "INSERT INTO stamped VALUES ('on-n2')");
+  assert.deepEqual(await sql(s2, 'SELECT v, epoch::int AS epoch FROM stamped'), [{ v: 'on-n2', epoch: 2 }]);
   await n2.promote(); // idempotent on a primary
+  assert.deepEqual(await sql(s2, "SELECT current_setting('rustydb.epoch') AS e"), [{ e: '2' }], 'a repeated promote keeps the stamp');
 
   // The old primary takes a write the new one never sees, then crashes.
   await sql(s1, "INSERT INTO t VALUES ('n1-diverged')");

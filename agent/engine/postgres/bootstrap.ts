@@ -7,7 +7,7 @@
 import { chmodSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../driver.ts';
-import { readFollowing, writeConfig } from './conf.ts';
+import { readEpoch, readFollowing, writeConfig } from './conf.ts';
 import type { DriverContext } from './context.ts';
 import { tailLines } from './proc.ts';
 import { isInitialized } from './status.ts';
@@ -49,6 +49,7 @@ export async function bootstrap(ctx: DriverContext): Promise<void> {
     }
   }
   if (!statSync(dataDir).isDirectory()) throw new EngineError('command-failed', `${dataDir} is not a directory: move it away and init again`);
-  // A retried init keeps whatever follow target a later step wrote.
-  writeConfig(runner, settings, dataDir, parent, readFollowing(dataDir), ctx.warn);
+  // A retried init keeps whatever follow target a later step wrote. The first
+  // primary serves epoch 1 (the bootstrap record's) unless a stamp is there already.
+  writeConfig(runner, settings, dataDir, parent, readFollowing(dataDir), ctx.warn, readEpoch(dataDir) ?? 1);
 }

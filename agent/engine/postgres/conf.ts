@@ -16,6 +16,13 @@ export const AUTO_CONF = 'rustydb.auto.conf';
 const INCLUDE_LINE = `include '${AUTO_CONF}'`;
 /** A custom setting carrying the followed node id, so status() can tell whom it streams from. */
 export const FOLLOWING_GUC = 'rustydb.following';
+/**
+ * The epoch of the primary record under which this engine was promoted. A
+ * column `DEFAULT NULLIF(current_setting('rustydb.epoch', true), '')::bigint`
+ * thus records in which epoch each row was committed: a zombie primary of an
+ * older epoch stamps its writes with the older number.
+ */
+export const EPOCH_GUC = 'rustydb.epoch';
 
 /** Longest Unix socket path (sun_path is 108 bytes with the NUL). */
 const MAX_SOCKET_PATH = 107;
@@ -35,6 +42,7 @@ const MANAGED = new Set([
   'password_encryption',
   'cluster_name',
   FOLLOWING_GUC,
+  EPOCH_GUC,
 ]);
 
 /** Defaults a node of a replicated cluster needs; `[engine.parameters]` may override them. */
@@ -102,7 +110,7 @@ export function renderPassfile(user: string, password: string): string {
 }
 
 /** Render rustydb.auto.conf (no secrets in it: primary_conninfo names a passfile). */
-export function renderAutoConf(settings: EngineSettings, sockDir: string, primary: PrimaryEndpoint | null, warn: (msg: string) => void): string {
+export function renderAutoConf(settings: EngineSettings, sockDir: string, primary: PrimaryEndpoint | null, warn: (msg: string) => void, epoch: number | null = null): string {
   const lines = [
     `# Managed by rustydb-agent for node ${settings.nodeId}: rewritten on every start, follow, clone and rewind.`,
     '# Put your settings in [engine.parameters] instead of editing this file.',
@@ -126,6 +134,7 @@ export function renderAutoConf(settings: EngineSettings, sockDir: string, primar
     'hot_standby = on',
     "password_encryption = 'scram-sha-256'",
     `cluster_name = ${confValue(settings.nodeId)}`,
+    `${EPOCH_GUC} = ${confValue(epoch === null ? '' : String(epoch))}`,
   );
   if (primary) {
     const conninfo = [
@@ -202,6 +211,14 @@ export function renderHba(settings: EngineSettings): string {
   return lines.join('\n') + '\n';
 }
 
+/** The epoch written in the data dir's include file (see EPOCH_GUC), or null. */
+export function readEpoch(dataDir: string): number | null {
+  const path = join(dataDir, AUTO_CONF);
+  if (!existsSync(path)) return null;
+  const m = new RegExp(`^${EPOCH_GUC.replace('.', '\\.')} = '(\\d+)'$`, 'm').exec(readFileSync(path, 'utf8'));
+  return m ? Number(m[1]) : null;
+}
+
 /** Append the include of rustydb.auto.conf to postgresql.conf unless it is there. */
 export function ensureInclude(runner: EngineRunner, dataDir: string): void {
   const path = join(dataDir, 'postgresql.conf');
@@ -218,9 +235,12 @@ export function writeConfig(
   parent: string,
   primary: PrimaryEndpoint | null,
   warn: (msg: string) => void,
+  /** The epoch to stamp (promotion); undefined keeps the one the file has. */
+  epoch?: number | null,
 ): void {
+  const stamp = epoch === undefined ? readEpoch(dataDir) : epoch;
   ensureInclude(runner, dataDir);
   if (primary) runner.writeFile(passfilePath(dataDir), renderPassfile(settings.replicationUser.name, settings.replicationUser.password));
-  runner.writeFile(join(dataDir, AUTO_CONF), renderAutoConf(settings, socketDir(parent, settings.port), primary, warn));
+  runner.writeFile(join(dataDir, AUTO_CONF), renderAutoConf(settings, socketDir(parent, settings.port), primary, warn, stamp));
   runner.writeFile(join(dataDir, 'pg_hba.conf'), renderHba(settings));
 }

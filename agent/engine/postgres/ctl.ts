@@ -54,21 +54,30 @@ export async function pgCtlStart(ctx: DriverContext): Promise<void> {
   );
 }
 
-/** pg_ctl stop -m mode -w; a stopped server is fine. Throws EngineError('stop-failed'). */
+/**
+ * pg_ctl stop -m mode, then wait for the postmaster to go (polled every 10 ms:
+ * pg_ctl's own -w polls every 100 ms, and a switchover waits on this). A
+ * stopped server is fine. Throws EngineError('stop-failed').
+ */
 export async function pgCtlStop(ctx: DriverContext, mode: 'smart' | 'fast' | 'immediate'): Promise<void> {
   const { dataDir } = ctx.settings;
   if (postmasterPid(dataDir) === null) return;
   const t = ctx.timeouts.stopS;
   const r = await ctx
     .runner()
-    .run(ctx.server('pg_ctl'), ['stop', '-D', dataDir, '-m', mode, '-w', '-t', String(t)], { cwd: dirname(resolve(dataDir)), timeoutMs: (t + 30) * 1000 });
+    .run(ctx.server('pg_ctl'), ['stop', '-D', dataDir, '-m', mode, '-W'], { cwd: dirname(resolve(dataDir)), timeoutMs: 30_000 });
+  const deadline = Date.now() + t * 1000;
   // pg_ctl fails when the server went away on its own meanwhile: stopped is stopped.
-  if (r.code === 0 || postmasterPid(dataDir) === null) return;
-  throw new EngineError(
-    'stop-failed',
-    `PostgreSQL in ${dataDir} did not stop (${mode}) within ${t}s: ${tailLines(r.stderr, 3)}; ${mode === 'immediate' ? 'kill the postmaster' : "retry with mode 'fast' or 'immediate'"}`,
-    tailLines(r.stderr + '\n' + r.stdout, 10),
-  );
+  while (postmasterPid(dataDir) !== null) {
+    if (r.code !== 0 || Date.now() > deadline) {
+      throw new EngineError(
+        'stop-failed',
+        `PostgreSQL in ${dataDir} did not stop (${mode}) within ${r.code !== 0 ? 0 : t}s: ${tailLines(r.stderr, 3)}; ${mode === 'immediate' ? 'kill the postmaster' : "retry with mode 'fast' or 'immediate'"}`,
+        tailLines(r.stderr + '\n' + r.stdout, 10),
+      );
+    }
+    await new Promise((res) => setTimeout(res, 10));
+  }
 }
 
 /** pg_ctl promote -w. Throws EngineError('promote-failed'). */

@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { EngineError, type EngineDriver, type EngineSettings, type EngineStatus, type PrimaryEndpoint } from '../driver.ts';
 import { findBinDir, type ToolName } from './binaries.ts';
 import { bootstrap } from './bootstrap.ts';
-import { readFollowing, renderHba, writeConfig } from './conf.ts';
+import { EPOCH_GUC, readFollowing, renderHba, writeConfig } from './conf.ts';
 import { DEFAULT_TIMEOUTS, DriverContext, type DriverTimeouts } from './context.ts';
-import { pgCtlPromote, pgCtlStart, pgCtlStop, serverLogPath } from './ctl.ts';
+import { pgCtlStart, pgCtlStop, serverLogPath } from './ctl.ts';
+import { promoteNow, waitSetting } from './promote.ts';
 import { silentLogger, type EngineLogger } from './logger.ts';
 import * as replication from './replication.ts';
 import { rewind } from './rewind.ts';
@@ -121,26 +122,37 @@ export class PostgresDriver implements EngineDriver {
     return readStatus(this.ctx.settings, this.problem);
   }
 
-  promote(): Promise<void> {
+  promote(epoch: number | null = null): Promise<void> {
     return this.exclusive('promote-failed', 'promote', async () => {
       const { settings } = this.ctx;
+      const t0 = performance.now();
+      const ms: Record<string, number> = {};
+      const lap = (name: string) => (ms[name] = Math.round(performance.now() - t0));
       const role = await replication.runningRole(this.ctx);
       if (role === 'stopped') throw new EngineError('promote-failed', `${settings.nodeId} is not running: start it as a standby, then promote`);
-      if (role === 'standby') await pgCtlPromote(this.ctx);
-      const deadline = Date.now() + this.ctx.timeouts.promoteS * 1000;
-      while ((await replication.runningRole(this.ctx)) !== 'primary') {
-        if (Date.now() > deadline) throw new EngineError('promote-failed', `${settings.nodeId} still in recovery ${this.ctx.timeouts.promoteS}s after pg_ctl promote; check the server log ${this.logFile}`);
-        await replication.sleep(100);
+      const runner = this.ctx.runner();
+      const parent = runner.prepareParent(settings.dataDir);
+      if (role === 'standby') {
+        // Stamp the new epoch before the first write can happen (EPOCH_GUC): every
+        // session the promoted server runs reads it after this reload.
+        if (epoch !== null) {
+          writeConfig(runner, settings, settings.dataDir, parent, readFollowing(settings.dataDir), this.ctx.warn, epoch);
+          await withSession(settings, (c) => c.query('SELECT pg_reload_conf()'));
+          await waitSetting(settings, EPOCH_GUC, String(epoch), 5000);
+          lap('stampedMs');
+        }
+        await promoteNow(this.ctx);
+        lap('writableMs');
       }
       // A primary follows no one: clear primary_conninfo so the include file says what the server is.
-      const runner = this.ctx.runner();
-      writeConfig(runner, settings, settings.dataDir, runner.prepareParent(settings.dataDir), null, this.ctx.warn);
+      writeConfig(runner, settings, settings.dataDir, parent, null, this.ctx.warn, epoch ?? undefined);
       await withSession(settings, (c) => c.query('SELECT pg_reload_conf()'));
       await this.ensureRole();
       // pg_control names the new timeline only after a checkpoint; until then a
       // pg_rewind against this server wrongly finds "no rewind required".
       await withSession(settings, (c) => c.query('CHECKPOINT'), { timeoutMs: 120_000 });
-      this.ctx.logger.info({ node: settings.nodeId }, 'engine: promoted to primary');
+      lap('checkpointedMs');
+      this.ctx.logger.info({ node: settings.nodeId, epoch, ...ms }, 'engine: promoted to primary');
     });
   }
 

@@ -76,7 +76,7 @@ export async function follow(ctx: DriverContext, primary: PrimaryEndpoint | null
           `the WAL receiver of ${settings.nodeId} did not stop within ${ctx.timeouts.followS}s after primary_conninfo was cleared; check the server log, or stop the server`,
         );
       }
-      await sleep(100);
+      await sleep(20); // a switchover waits on this
     }
   });
 }

@@ -11,6 +11,7 @@
  */
 
 import { randomInt, randomUUID } from 'node:crypto';
+import { statfsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { ticksFor, type RaftSettings } from './config.ts';
 import { mulberry32 } from './random.ts';
@@ -63,6 +64,12 @@ export interface RaftNodeOptions {
    * asynchronously, crashing the process (fail-stop).
    */
   onFatal?: (err: Error) => void;
+  /**
+   * The directory of the storage: when a write fails because its disk is full,
+   * the node pauses (sends nothing, votes for no one, answers no request) and
+   * resumes from what is on disk once this directory has room again.
+   */
+  storageDir?: string;
 }
 
 /** What the node reports about itself (the core's view plus the driver's). */
@@ -73,6 +80,8 @@ export interface RaftNodeStatus extends RaftStatus {
   appliedMembership: Membership;
   started: boolean;
   stopped: boolean;
+  /** Why the node is paused (its disk is full), or null. */
+  problem: string | null;
 }
 
 export type LeaderListener = (leader: { id: NodeId; term: number } | null, role: Role) => void;
@@ -107,6 +116,10 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
   private readonly onFatal: (err: Error) => void;
   private readonly seed: number;
   private readonly bootstrap?: { voters: NodeId[]; learners?: NodeId[] };
+  private readonly storageDir: string | null;
+  /** Paused because the storage could not persist (disk full): the message, else null. */
+  private suspended: string | null = null;
+  private resumeTimer: NodeJS.Timeout | undefined;
 
   private core!: RaftCore;
   private kv = new KvStateMachine();
@@ -150,6 +163,7 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
         }));
     this.seed = opts.seed ?? randomInt(2 ** 31);
     this.bootstrap = opts.bootstrap;
+    this.storageDir = opts.storageDir ?? null;
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -174,6 +188,23 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
       loaded = this.storage.load();
       this.log.info({ node: this.id, voters: this.bootstrap.voters }, 'raft: bootstrapped a new cluster');
     }
+    this.recover(loaded);
+    for (const [id, url] of Object.entries(this.staticPeers)) if (id !== this.id) this.transport.setPeer(id, url);
+    this.log.info(
+      { node: this.id, term: loaded.hardState.term, commit: loaded.hardState.commit, snapshot: loaded.snapshot?.meta.index ?? null, entries: loaded.entries.length },
+      'raft: node started',
+    );
+    this.started = true;
+    this.nextTickAt = now();
+    this.scheduleTick();
+    // Committed entries after the snapshot are re-delivered by the core; apply them now.
+    this.kick();
+  }
+
+  /** Build the state machine and the core from what storage holds (start, and resuming after a full disk). */
+  private recover(loaded: ReturnType<RaftStorage['load']>): void {
+    this.kv = new KvStateMachine();
+    this.snapshotIndex = 0;
     if (loaded.snapshot) this.installSnapshot(loaded.snapshot);
     this.core = new RaftCore(
       {
@@ -189,16 +220,6 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
       },
       { hardState: loaded.hardState, snapshot: loaded.snapshot, entries: loaded.entries },
     );
-    for (const [id, url] of Object.entries(this.staticPeers)) if (id !== this.id) this.transport.setPeer(id, url);
-    this.log.info(
-      { node: this.id, term: loaded.hardState.term, commit: loaded.hardState.commit, snapshot: loaded.snapshot?.meta.index ?? null, entries: loaded.entries.length },
-      'raft: node started',
-    );
-    this.started = true;
-    this.nextTickAt = now();
-    this.scheduleTick();
-    // Committed entries after the snapshot are re-delivered by the core; apply them now.
-    this.kick();
   }
 
   /** Stop ticking and answering; pending requests fail with `stopped`. Closes the transport and the storage. */
@@ -206,6 +227,7 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
     if (this.stopped) return;
     this.stopped = true;
     if (this.tickTimer) clearTimeout(this.tickTimer);
+    if (this.resumeTimer) clearTimeout(this.resumeTimer);
     this.failAll(new StoreError('stopped', `raft node ${this.id} is stopping; a write still pending has an unknown outcome: retry it elsewhere with the same requestId`));
     await this.transport.close();
     try {
@@ -242,23 +264,67 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
 
   private fatal(err: unknown): void {
     const e = err instanceof Error ? err : new Error(String(err));
+    if (isDiskFull(e) && this.storageDir !== null && this.started && !this.stopped) return this.suspend(e);
     // A broken invariant, or storage that cannot persist: continuing could break safety.
     this.log.error({ node: this.id, err: e.message, stack: e.stack }, 'raft: fatal error; stopping this node');
     void this.stop().catch(() => {});
     this.onFatal(e);
   }
 
+  /**
+   * The storage could not persist because its disk is full. What the core holds
+   * in memory is ahead of the disk and must never leave this node: drop it, go
+   * silent (no votes, no acknowledgements: to the others this node is down),
+   * and rebuild from the disk once there is room again.
+   */
+  private suspend(e: Error): void {
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.suspended = `the disk of ${this.storageDir} is full (${e.message}): this node takes no part in the cluster until there is room; free space there`;
+    this.log.error({ node: this.id, err: e.message, dir: this.storageDir }, 'raft: cannot persist, the disk is full: pausing this node until there is room');
+    this.failAll(new StoreError('stopped', `raft node ${this.id} paused: ${this.suspended}`));
+    this.proposals.clear();
+    this.reads.clear();
+    this.appliedWaiters = [];
+    for (const fn of [...this.leaderListeners]) {
+      try {
+        fn(null, 'follower');
+      } catch {
+        // a listener's problem is not ours
+      }
+    }
+    this.scheduleResume();
+  }
+
+  private scheduleResume(): void {
+    this.resumeTimer = setTimeout(() => {
+      if (this.stopped) return;
+      if (freeBytes(this.storageDir!) < RESUME_FREE_BYTES) return this.scheduleResume();
+      try {
+        this.recover(this.storage.load());
+      } catch (err) {
+        this.log.warn({ node: this.id, err: (err as Error).message }, 'raft: could not reload the state after a full disk; retrying');
+        return this.scheduleResume();
+      }
+      this.suspended = null;
+      this.log.info({ node: this.id, term: this.core.term, commit: this.core.status().commit }, 'raft: the disk has room again: resumed from the state on disk');
+      // Re-apply the committed entries now, before anyone reads: the state machine was rebuilt from the snapshot.
+      this.processReady();
+      this.nextTickAt = now();
+      this.scheduleTick();
+    }, RESUME_CHECK_MS);
+  }
+
   // ------------------------------------------------------------------ the loop
 
   private scheduleTick(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.suspended) return;
     const t = now();
     this.nextTickAt += this.timing.tickMs;
     // Fell behind (a long pause): drop the missed ticks, as Go's ticker does,
     // instead of firing a burst that would time out every election at once.
     if (this.nextTickAt < t) this.nextTickAt = t + this.timing.tickMs;
     this.tickTimer = setTimeout(() => {
-      if (this.stopped) return;
+      if (this.stopped || this.suspended) return;
       try {
         this.core.tick();
       } catch (err) {
@@ -271,7 +337,7 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
 
   /** Process readiness soon; everything arriving before then shares one fsync. */
   private kick(): void {
-    if (this.readyScheduled || this.stopped) return;
+    if (this.readyScheduled || this.stopped || this.suspended) return;
     this.readyScheduled = true;
     setImmediate(() => {
       this.readyScheduled = false;
@@ -280,7 +346,7 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
   }
 
   private processReady(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.suspended) return;
     try {
       for (let round = 0; this.core.hasReady(); round++) {
         if (round === MAX_READY_ROUNDS) {
@@ -447,7 +513,7 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
   // ------------------------------------------------------------------ inputs from peers (RaftPeerHandler)
 
   receive(messages: Message[]): void {
-    if (!this.started || this.stopped) return;
+    if (!this.started || this.stopped || this.suspended) return;
     try {
       for (const m of messages) this.core.step(m);
     } catch (err) {
@@ -458,7 +524,7 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
 
   async handleForwardedProposal(req: PeerProposeRequest): Promise<PeerProposeResponse> {
     // Not running: nothing was proposed, so the follower may safely try elsewhere.
-    if (!this.started || this.stopped) throw new StoreError('not-leader', `node ${this.id} is not running`);
+    if (!this.started || this.stopped || this.suspended) throw new StoreError('not-leader', `node ${this.id} is not running${this.suspended ? ` (${this.suspended})` : ''}`);
     if (this.core.role !== 'leader') {
       throw new StoreError('not-leader', `node ${this.id} is not the leader${this.core.leader ? `; the leader is ${this.core.leader}` : ''}`, this.core.leader);
     }
@@ -478,12 +544,12 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
   // ------------------------------------------------------------------ ClusterStore
 
   leader(): { id: string; term: number } | null {
-    if (!this.started || this.stopped || this.core.leader === '') return null;
+    if (!this.started || this.stopped || this.suspended || this.core.leader === '') return null;
     return { id: this.core.leader, term: this.core.term };
   }
 
   isLeader(): boolean {
-    return this.started && !this.stopped && this.core.role === 'leader';
+    return this.started && !this.stopped && !this.suspended && this.core.role === 'leader';
   }
 
   /** Be told when the leader or this node's role changes. Returns the unsubscribe function. */
@@ -494,13 +560,13 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
 
   async get(key: string, opts: ReadOptions = {}): Promise<KvRecord | null> {
     if ((opts.consistency ?? 'linearizable') === 'linearizable') await this.readBarrier(now() + (opts.timeoutMs ?? this.requestTimeoutMs));
-    else this.assertRunning();
+    else this.assertReadable();
     return this.kv.get(key);
   }
 
   async list(prefix: string, opts: ReadOptions = {}): Promise<KvRecord[]> {
     if ((opts.consistency ?? 'linearizable') === 'linearizable') await this.readBarrier(now() + (opts.timeoutMs ?? this.requestTimeoutMs));
-    else this.assertRunning();
+    else this.assertReadable();
     return this.kv.list(prefix);
   }
 
@@ -670,9 +736,16 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
     );
   }
 
+  /** Local reads go on while paused for a full disk: the applied state is intact, only possibly stale. */
+  private assertReadable(): void {
+    if (this.suspended && this.started && !this.stopped) return;
+    this.assertRunning();
+  }
+
   private assertRunning(): void {
     if (!this.started) throw new StoreError('stopped', `raft node ${this.id} has not been started; call start() first`);
     if (this.stopped) throw new StoreError('stopped', `raft node ${this.id} is stopped; use another node`);
+    if (this.suspended) throw new StoreError('stopped', `raft node ${this.id} is paused: ${this.suspended}`);
   }
 
   // ------------------------------------------------------------------ administration (leader only)
@@ -839,9 +912,30 @@ export class RaftNode implements ClusterStore, RaftPeerHandler {
       applied: this.started ? this.kv.appliedIndex : 0,
       snapshotIndex: this.snapshotIndex,
       appliedMembership: { voters: [...this.appliedMembership.voters], learners: [...this.appliedMembership.learners] },
+      ...(this.suspended ? { role: 'follower' as const, leader: '' } : {}),
       started: this.started,
       stopped: this.stopped,
+      problem: this.suspended,
     };
+  }
+}
+
+/** How often a paused node looks for room, and how much it wants before resuming. */
+const RESUME_CHECK_MS = 1000;
+const RESUME_FREE_BYTES = 2 * 1024 * 1024;
+
+/** SQLite's "database or disk is full", or ENOSPC from the file system. */
+function isDiskFull(e: Error): boolean {
+  const code = (e as { code?: unknown }).code;
+  return code === 'SQLITE_FULL' || code === 'ENOSPC' || /disk is full|ENOSPC|no space left/i.test(e.message);
+}
+
+function freeBytes(dir: string): number {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return 0;
   }
 }
 

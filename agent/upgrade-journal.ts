@@ -75,6 +75,12 @@ export interface UpgradeJournal {
 /** `GET /v1/procedures/upgrade`: the journal, or null when no upgrade ever ran. */
 export interface UpgradeJournalAnswer {
   journal: UpgradeJournal | null;
+  /**
+   * Another procedure pending right now that holds upgrades back (a
+   * switchover/failover request, a force-quorum): the gate between nodes
+   * stays closed while it is set. Null when none is.
+   */
+  blockedBy: ProcedureConflict | null;
 }
 
 /** `PUT /v1/procedures/upgrade`: the journal as the caller wants it, at the revision it read. */
@@ -136,7 +142,16 @@ const journalProperties = {
 
 export const upgradeJournalSchema = closed(journalProperties);
 
-export const upgradeJournalAnswerSchema = closed({ journal: { anyOf: [{ type: 'null' }, upgradeJournalSchema] } });
+export const procedureConflictSchema = closed({
+  kind: { enum: ['failover-request', 'force-quorum'] },
+  id: str,
+  message: { type: 'string', maxLength: 2000 },
+});
+
+export const upgradeJournalAnswerSchema = closed({
+  journal: { anyOf: [{ type: 'null' }, upgradeJournalSchema] },
+  blockedBy: { anyOf: [{ type: 'null' }, procedureConflictSchema] },
+});
 
 export const upgradeJournalPutSchema = {
   type: 'object',
@@ -157,6 +172,8 @@ export type UpgradeJournalDriftChecks = [
   Check<Same<Props<typeof upgradeSwitchoverSchema>, keyof UpgradeSwitchover>>,
   Check<Same<Props<typeof upgradeJournalSchema>, keyof UpgradeJournal>>,
   Check<Same<Props<typeof upgradeJournalPutSchema>, keyof UpgradeJournalPut>>,
+  Check<Same<Props<typeof upgradeJournalAnswerSchema>, keyof UpgradeJournalAnswer>>,
+  Check<Same<Props<typeof procedureConflictSchema>, keyof ProcedureConflict>>,
 ];
 
 // ---------------------------------------------------------------------------
@@ -265,18 +282,52 @@ export type NextAction =
  * runs the target is not upgraded again; a step whose operation is known is
  * followed rather than started again; the node the cluster names primary
  * right now hands over first (roles may have changed since the plan).
+ *
+ * Abort means "stop after the current node": a step marked `upgrading` is in
+ * flight whether or not its operation id was written (a run writes the id
+ * with the mark, see {@link beginNodeStep}; an older run wrote it after
+ * asking), so an abort never ends the journal while the agent may still be
+ * upgrading that node. The one exception: the node became the primary
+ * meanwhile, which its agent refuses to upgrade, so nothing runs there.
  */
 export function nextAction(j: UpgradeJournal, view: Pick<ClusterView, 'members' | 'primary'>): NextAction {
   const index = j.plan.findIndex((s) => s.step !== 'done');
   if (index < 0) return { kind: 'finish' };
   const s = j.plan[index];
-  const inFlight = (s.step === 'upgrading' && s.operation !== null) || (s.step === 'switchover' && j.switchover?.operation != null);
+  const inFlight = s.step === 'upgrading' || (s.step === 'switchover' && j.switchover?.operation != null);
   if (j.state === 'aborting' && !inFlight) return { kind: 'abort' };
   const m = view.members.find((x) => x.id === s.node);
   if (s.step === 'upgrading' && s.operation !== null) return { kind: 'follow', index, operation: s.operation };
   if (m && runsVersion(m.release, j.version) && s.step !== 'failed') return { kind: 'skip', index, release: releaseNumber(m.release) };
-  if (view.primary === s.node) return { kind: 'switchover', index, operation: s.step === 'switchover' ? (j.switchover?.operation ?? null) : null };
+  if (view.primary === s.node) {
+    if (j.state === 'aborting' && s.step === 'upgrading') return { kind: 'abort' };
+    return { kind: 'switchover', index, operation: s.step === 'switchover' ? (j.switchover?.operation ?? null) : null };
+  }
   return { kind: 'upgrade', index };
+}
+
+/** A node-upgrade operation id the CLI chooses (the agent takes it as `operation_id`): written to the journal before the agent is asked. */
+export function newNodeOperationId(node: string, random: string): string {
+  return `upgrade-${node}-${random}`;
+}
+
+/**
+ * The journal change that starts node step `index`: `upgrading`, with the
+ * operation id the agent will be asked to use, in ONE compare-and-set write
+ * made before the agent is asked. So no journal (and no abort) ever sees the
+ * node in flight without the means to follow it, and a resumed run asks
+ * again with the same id (the agent answers a known id with its operation)
+ * instead of starting a second upgrade.
+ */
+export function beginNodeStep(j: UpgradeJournal, index: number, operation: string, from: string | null, now: string): void {
+  const st = j.plan[index];
+  Object.assign(st, { step: 'upgrading', startedAt: now, from: st.from ?? from, operation });
+  j.message = `upgrading ${st.node} to ${j.version}`;
+}
+
+/** The switchover's operation id for a request id (agent/views.ts names it so): known before the request is sent. */
+export function switchoverOperationId(requestId: string): string {
+  return `op-${requestId}`;
 }
 
 /**
@@ -305,5 +356,77 @@ export function gateProblem(view: ClusterView, node: string, maxLagBytes: number
   if (m.role === 'primary') return null;
   if (m.role !== 'replica' || m.lagBytes === null) return `${node} is not streaming yet (role ${m.role})`;
   if (m.lagBytes > maxLagBytes) return `${node} is ${m.lagBytes} bytes behind (gate: ${maxLagBytes})`;
+  return null;
+}
+
+// ---------------------------------------------------------------------------
+// Other procedures (pure): what an upgrade must not run alongside
+
+/** A failover/switchover request as the replicated state holds it (agent/state/records.ts FailoverRequest). */
+export interface PendingFailoverRequest {
+  requestId: string;
+  to: string | null;
+  force: boolean;
+  /** The primary's epoch it was made against: once the epoch moved on, the request is spent (the HA loop ignores it). */
+  fromEpoch: number;
+  requestedAt: string;
+}
+
+/** An operation record, as much of it as the check reads. */
+export interface OperationSummary {
+  id: string;
+  kind: string;
+  state: string;
+  startedAt: string;
+}
+
+/**
+ * A force-quorum whose record has said `running` for longer than this is
+ * taken as abandoned (its agent died mid-way): it no longer holds upgrades
+ * back. A real one finishes in well under a minute.
+ */
+export const FORCE_QUORUM_STALE_MS = 15 * 60_000;
+
+/** Another procedure an upgrade must wait for: what it is, and the sentence naming it. */
+export interface ProcedureConflict {
+  kind: 'failover-request' | 'force-quorum';
+  id: string;
+  message: string;
+}
+
+/**
+ * Is another procedure pending that a node upgrade (or the gate between two
+ * nodes) must not run alongside? A switchover/failover request not yet
+ * finished (made against the current epoch: the record is withdrawn when the
+ * failover ends, and one left behind for an older epoch is spent), or a
+ * force-quorum whose operation is running (and not older than
+ * {@link FORCE_QUORUM_STALE_MS}). Null when none is.
+ */
+export function procedureConflict(i: {
+  failoverRequest: PendingFailoverRequest | null;
+  /** The current primary record's epoch (null: none yet). */
+  epoch: number | null;
+  operations: readonly OperationSummary[];
+  now: number;
+}): ProcedureConflict | null {
+  const r = i.failoverRequest;
+  if (r && (i.epoch === null || r.fromEpoch >= i.epoch)) {
+    const what = r.force ? 'a forced failover' : 'a switchover/failover';
+    return {
+      kind: 'failover-request',
+      id: r.requestId,
+      message: `${what}${r.to ? ` to ${r.to}` : ''} (request ${r.requestId}, asked at ${r.requestedAt}) has not finished: wait until it has (\`rustydb-admin cluster status\`), then retry`,
+    };
+  }
+  const fq = i.operations
+    .filter((o) => o.kind === 'force-quorum' && (o.state === 'running' || o.state === 'pending'))
+    .filter((o) => {
+      const t = Date.parse(o.startedAt);
+      return Number.isNaN(t) || i.now - t < FORCE_QUORUM_STALE_MS;
+    })
+    .sort((a, b) => (a.startedAt < b.startedAt ? 1 : -1))[0];
+  if (fq) {
+    return { kind: 'force-quorum', id: fq.id, message: `a force-quorum (operation ${fq.id}, started ${fq.startedAt}) is in progress: wait until it has finished (\`rustydb-admin cluster operation ${fq.id}\`), then retry` };
+  }
   return null;
 }

@@ -277,6 +277,12 @@ export interface UpgradeNodeBody {
   version: string;
   /** How long the new release may take to stream and catch up (default 300 000). */
   timeout_ms?: number;
+  /**
+   * The operation id to use (`upgrade-...`), chosen by the caller so it can
+   * journal it before asking: a known id answers with that operation and
+   * starts nothing (a retried request upgrades once).
+   */
+  operation_id?: string;
 }
 
 /**
@@ -298,6 +304,7 @@ export const upgradeNodeBodySchema = closed(
   {
     version: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'a release name of [engine.releases], e.g. 15.18' },
     timeout_ms: timeoutMs,
+    operation_id: { type: 'string', pattern: '^upgrade-[A-Za-z0-9._-]{1,120}$', description: 'upgrade-<node>-<random>: the id of the operation to start (or to return, if it exists)' },
   },
   ['version'],
 );

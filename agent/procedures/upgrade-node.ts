@@ -12,6 +12,14 @@
  * (a drained node stays drained), and persist the release so an agent restart
  * keeps it. If the new release does not start, the old one is switched back
  * and started, and the operation fails with `rolledBack: true`.
+ *
+ * Also refused (409) while another procedure is pending (a switchover/failover
+ * request, a force-quorum). When this agent leads Raft, leadership is handed
+ * to another healthy voter first (the primary's, if it can): an upgrading
+ * node's HA loop decides nothing, and the leader's loop is the one that would
+ * fail the primary over. Before the member is marked `upgrading`, ha-state.json
+ * records the upgrade under way, so an agent killed mid-upgrade puts the node
+ * back at start-up ({@link recoverInterruptedUpgrade}).
  */
 
 import { execFile } from 'node:child_process';
@@ -22,11 +30,13 @@ import { promisify } from 'node:util';
 import type { UpgradeNodeResult } from '../api/wire-admin.ts';
 import { ApiError } from '../api/errors.ts';
 import type { EngineDriver, EngineStatus } from '../engine/driver.ts';
-import type { LocalStateFile } from '../ha/local-state.ts';
+import type { LocalStateFile, UpgradeInProgress } from '../ha/local-state.ts';
+import { readProcedureConflict } from '../api/routes/upgrade-journal.ts';
+import type { ClusterStore } from '../raft/store.ts';
 import { BusyError, type HaLoop } from '../ha/loop.ts';
 import { lsnDiff } from '../ha/lsn.ts';
 import type { PeerClient } from '../ha/peers.ts';
-import { StaleRecordError, type ClusterState } from '../state/cluster-state.ts';
+import { StaleRecordError, type ClusterState, type Snapshot } from '../state/cluster-state.ts';
 import { KEY, type AdminState, type OperationRecord } from '../state/records.ts';
 
 // ---------------------------------------------------------------------------
@@ -89,6 +99,8 @@ export interface UpgradeCheckInput {
   adminState: AdminState | null;
   /** A long action running on this node (the HA loop's slot), or null. */
   busy: string | null;
+  /** Another procedure pending in the cluster (agent/upgrade-journal.ts `procedureConflict`), in words; null/absent: none. */
+  otherProcedure?: string | null;
 }
 
 export type UpgradeCheck =
@@ -121,6 +133,7 @@ export function checkUpgrade(i: UpgradeCheckInput): UpgradeCheck {
   if (majorOf(rel.version) !== majorOf(running)) {
     return refuse(`${n} runs PostgreSQL ${running} and release "${i.target}" is PostgreSQL ${rel.version}: a major upgrade needs pg_upgrade; RustyDB does minor upgrades only (pick a ${majorOf(running)}.x release)`);
   }
+  if (i.otherProcedure) return refuse(`${n} is not upgraded now: ${i.otherProcedure}`, 'RDB_ERR_CONFLICT');
   if (i.isPrimary) return refuse(`${n} is the primary: switch over first (\`rustydb-admin cluster failover\`), then upgrade it`);
   if (i.adminState === null || !UPGRADABLE.includes(i.adminState)) {
     return refuse(`${n} is ${i.adminState ?? 'not a member'}: only an active, draining or drained member is upgraded${i.adminState === 'fenced' ? ` (unfence it first: \`rustydb-admin node unfence ${n}\`)` : ''}`);
@@ -132,11 +145,62 @@ export function checkUpgrade(i: UpgradeCheckInput): UpgradeCheck {
 }
 
 // ---------------------------------------------------------------------------
+// Raft leadership before the upgrade (pure)
+
+export interface HandoffInput {
+  self: string;
+  /** This agent leads Raft now. */
+  isLeader: boolean;
+  /** Raft voters now. */
+  voters: readonly string[];
+  /** The node the primary record names (null: none). */
+  primary: string | null;
+  /** Members' admin states (a voter not listed is not a member). */
+  adminStates: Readonly<Record<string, AdminState>>;
+  /** Voters whose agents answered just now. */
+  reachable: readonly string[];
+}
+
+export type Handoff = { kind: 'stay'; why: string } | { kind: 'transfer'; to: string } | { kind: 'refuse'; message: string };
+
+/**
+ * Must leadership move before this node upgrades, and to whom? A follower
+ * stays. A leader hands over to the primary's agent when it is a reachable
+ * active voter (the cluster then has one leader, as the HA loop wants it),
+ * else to another reachable active voter (the smallest id); with none, the
+ * upgrade is refused, since no leader would watch the primary meanwhile.
+ */
+export function leadershipHandoff(i: HandoffInput): Handoff {
+  if (!i.isLeader) return { kind: 'stay', why: `${i.self} does not lead Raft` };
+  const fit = (id: string) => id !== i.self && i.voters.includes(id) && i.adminStates[id] === 'active' && i.reachable.includes(id);
+  if (i.primary !== null && fit(i.primary)) return { kind: 'transfer', to: i.primary };
+  const to = [...i.voters].filter(fit).sort()[0];
+  if (to) return { kind: 'transfer', to };
+  const others = i.voters.filter((v) => v !== i.self);
+  return {
+    kind: 'refuse',
+    message: `could not hand Raft leadership away from ${i.self} before its upgrade: no other voter is active and reachable (${others.length ? others.map((v) => `${v}: ${i.adminStates[v] ?? 'not a member'}${i.reachable.includes(v) ? '' : ', unreachable'}`).join('; ') : 'there is no other voter'}); bring one back, then retry`,
+  };
+}
+
+// ---------------------------------------------------------------------------
 // The procedure
 
 export interface UpgradeNodeDeps {
-  /** Check, then start the upgrade on this node; answers at once with the operation (already ended for a no-op). */
-  upgrade(o: { version: string; timeoutMs: number }): Promise<OperationRecord>;
+  /**
+   * Check, then start the upgrade on this node; answers at once with the
+   * operation (already ended for a no-op). With `operationId`, an operation
+   * of that id that exists already is returned and nothing starts.
+   */
+  upgrade(o: { version: string; timeoutMs: number; operationId?: string }): Promise<OperationRecord>;
+}
+
+/** The part of the Raft node an upgrade uses: leadership, and the store (other procedures' records). */
+export interface UpgradeRaft extends Pick<ClusterStore, 'get' | 'list'> {
+  isLeader(): boolean;
+  leader(): { id: string } | null;
+  transferLeadership(to: string, opts?: { timeoutMs?: number }): Promise<void>;
+  status(): { membership: { voters: string[] } };
 }
 
 export interface UpgradeNodeOptions {
@@ -147,6 +211,9 @@ export interface UpgradeNodeOptions {
   local: LocalStateFile;
   /** `[engine.releases]`: release name -> bin dir. */
   releases: Record<string, string>;
+  raft: UpgradeRaft;
+  /** How long leadership may take to move away before the upgrade is refused. Default 5 s. */
+  handoffMs?: number;
   logger: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
   /** How far behind the primary (bytes) counts as caught up. Default 1 MiB. */
   lagOkBytes?: number;
@@ -166,6 +233,36 @@ function canonical(dir: string): string {
   }
 }
 
+/** Compare-and-set of this node's member admin state, from one of `from` (already `to`: nothing to do). */
+async function setMemberAdminState(o: Pick<UpgradeNodeOptions, 'nodeId' | 'state' | 'logger'>, to: AdminState, from: readonly AdminState[]): Promise<void> {
+  const me = o.nodeId;
+  for (let attempt = 0; ; attempt++) {
+    const m = await o.state.member(me);
+    if (!m) throw new Error(`${me} is no longer a member`);
+    if (m.value.adminState === to) return;
+    if (!from.includes(m.value.adminState)) throw new Error(`${me} became ${m.value.adminState} meanwhile`);
+    try {
+      await o.state.replace(KEY.member(me), { ...m.value, adminState: to }, m.version);
+      o.logger.info({ member: me, from: m.value.adminState, to }, `member ${me}: ${m.value.adminState} -> ${to} (upgrade)`);
+      return;
+    } catch (err) {
+      if (!(err instanceof StaleRecordError) || attempt >= 3) throw err;
+    }
+  }
+}
+
+/** Write the operation; a lost quorum is retried a while (the outcome must reach the record). */
+async function recordOperation(o: Pick<UpgradeNodeOptions, 'state' | 'logger'>, op: OperationRecord, tries = 1): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    try {
+      return await o.state.putOperation(op);
+    } catch {
+      await sleep(500);
+    }
+  }
+  o.logger.warn({ op: op.id }, `could not record ${op.id}: ${op.message}`);
+}
+
 export function makeUpgradeNode(o: UpgradeNodeOptions): UpgradeNodeDeps {
   const me = o.nodeId;
   const lagOk = o.lagOkBytes ?? 1024 * 1024;
@@ -182,34 +279,8 @@ export function makeUpgradeNode(o: UpgradeNodeOptions): UpgradeNodeDeps {
     return Promise.all(Object.entries(o.releases).map(async ([name, dir]) => ({ name, binDir: canonical(dir), version: await binDirVersion(dir) })));
   }
 
-  /** Compare-and-set of this member's admin state, from one of `from`. */
-  async function setAdminState(to: AdminState, from: readonly AdminState[]): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const m = await o.state.member(me);
-      if (!m) throw new Error(`${me} is no longer a member`);
-      if (m.value.adminState === to) return;
-      if (!from.includes(m.value.adminState)) throw new Error(`${me} became ${m.value.adminState} meanwhile`);
-      try {
-        await o.state.replace(KEY.member(me), { ...m.value, adminState: to }, m.version);
-        o.logger.info({ member: me, from: m.value.adminState, to }, `member ${me}: ${m.value.adminState} -> ${to} (upgrade)`);
-        return;
-      } catch (err) {
-        if (!(err instanceof StaleRecordError) || attempt >= 3) throw err;
-      }
-    }
-  }
-
-  /** Write the operation; a lost quorum is retried a while (the outcome must reach the record). */
-  async function record(op: OperationRecord, tries = 1): Promise<void> {
-    for (let i = 0; i < tries; i++) {
-      try {
-        return await o.state.putOperation(op);
-      } catch {
-        await sleep(500);
-      }
-    }
-    o.logger.warn({ op: op.id }, `could not record ${op.id}: ${op.message}`);
-  }
+  const setAdminState = (to: AdminState, from: readonly AdminState[]) => setMemberAdminState(o, to, from);
+  const record = (op: OperationRecord, tries = 1) => recordOperation(o, op, tries);
 
   /** Streaming from the primary, and no more than `lagOk` bytes behind its flush position. */
   async function caughtUp(d: EngineDriver): Promise<{ ok: boolean; why: string }> {
@@ -247,12 +318,54 @@ export function makeUpgradeNode(o: UpgradeNodeOptions): UpgradeNodeDeps {
     return left > 0 ? d.terminateClientSessions().catch(() => 0) : 0;
   }
 
+  /**
+   * As the Raft leader: move leadership to another healthy voter and wait
+   * (bounded) until it has; refused (412, nothing changed) when it cannot move.
+   */
+  async function handLeadershipAway(snap: Snapshot): Promise<void> {
+    if (!o.raft.isLeader()) return;
+    const voters = o.raft.status().membership.voters;
+    const byId = new Map(snap.members.map((m) => [m.id, m]));
+    const reach = await Promise.all(
+      voters.map(async (v) => (v !== me && byId.get(v) ? ((await o.peers.observe(byId.get(v)!.apiUrl).catch(() => null)) !== null ? v : null) : null)),
+    );
+    const h = leadershipHandoff({
+      self: me,
+      isLeader: o.raft.isLeader(),
+      voters,
+      primary: snap.primary?.value.node ?? null,
+      adminStates: Object.fromEntries(snap.members.map((m) => [m.id, m.adminState])),
+      reachable: reach.filter((v): v is string => v !== null),
+    });
+    if (h.kind === 'stay') return;
+    if (h.kind === 'refuse') throw new ApiError('RDB_ERR_PRECONDITION', h.message, { node: me });
+    const ms = o.handoffMs ?? 5000;
+    try {
+      await o.raft.transferLeadership(h.to, { timeoutMs: ms });
+    } catch (err) {
+      if (o.raft.leader()?.id !== me && o.raft.leader() !== null) return; // it moved, just elsewhere
+      throw new ApiError('RDB_ERR_PRECONDITION', `could not hand Raft leadership away from ${me} to ${h.to} within ${ms} ms (${(err as Error).message}); nothing was changed: retry, or check ${h.to}'s agent`, { node: me, to: h.to });
+    }
+    o.logger.info({ to: h.to }, `handed Raft leadership to ${h.to} before upgrading ${me}`);
+  }
+
   return {
-    async upgrade({ version, timeoutMs }) {
+    async upgrade({ version, timeoutMs, operationId }) {
       const d = driver();
+      // A retried request (its answer was lost, or a resumed `cluster upgrade`) gets the operation it started.
+      if (operationId !== undefined) {
+        const existing = await o.state.operation(operationId);
+        if (existing) {
+          if (existing.kind !== 'upgrade' || (existing.result as { node?: unknown } | null)?.node !== me) {
+            throw new ApiError('RDB_ERR_CONFLICT', `operation ${operationId} exists and is not an upgrade of ${me}: choose another operation_id`, { node: me, operation: operationId });
+          }
+          return existing;
+        }
+      }
       const snap = await o.state.read('linearizable');
       const member = snap.members.find((m) => m.id === me) ?? null;
       const engine = await d.status();
+      const other = await readProcedureConflict(o.raft);
       const check = checkUpgrade({
         node: me,
         target: version,
@@ -262,10 +375,11 @@ export function makeUpgradeNode(o: UpgradeNodeOptions): UpgradeNodeDeps {
         isPrimary: snap.primary?.value.node === me,
         adminState: member?.adminState ?? null,
         busy: o.loop.busyWith(),
+        otherProcedure: other?.message ?? null,
       });
-      if (check.verdict === 'refuse') throw new ApiError(check.code, check.message, { node: me, version });
+      if (check.verdict === 'refuse') throw new ApiError(check.code, check.message, { node: me, version, ...(other ? { procedure: other.kind, procedureId: other.id } : {}) });
       const op: OperationRecord = {
-        id: `upgrade-${me}-${randomUUID().slice(0, 8)}`,
+        id: operationId ?? `upgrade-${me}-${randomUUID().slice(0, 8)}`,
         kind: 'upgrade',
         state: 'running',
         message: `upgrading ${me} to ${version}`,
@@ -279,6 +393,7 @@ export function makeUpgradeNode(o: UpgradeNodeOptions): UpgradeNodeDeps {
         await record(done);
         return done;
       }
+      await handLeadershipAway(snap);
       const before = member!.adminState;
       const oldBinDir = d.binDir;
       const t0 = performance.now();
@@ -340,18 +455,34 @@ export function makeUpgradeNode(o: UpgradeNodeOptions): UpgradeNodeDeps {
       };
 
       const job = async (): Promise<void> => {
+        // Written first: an agent killed from here on finds it at start-up and puts the node back.
+        const inProgress: UpgradeInProgress = {
+          previousAdminState: before as UpgradeInProgress['previousAdminState'],
+          fromRelease: o.local.get().release,
+          fromBinDir: oldBinDir,
+          toRelease: version,
+          operationId: op.id,
+        };
+        o.local.set({ upgradeInProgress: inProgress });
         // Nothing has changed until the admin state does: a failure here leaves the node as it was.
         try {
           await setAdminState('upgrading', [before]);
         } catch (err) {
+          o.local.set({ upgradeInProgress: null });
           await record({ ...op, state: 'failed', message: `upgrade of ${me} not started: ${(err as Error).message}`, finishedAt: iso() }, 20);
           return;
         }
         const out = await steps().catch(recover);
         // Restored whatever happened: a drained node stays drained, an active one takes traffic again.
-        await setAdminState(before, ['upgrading']).catch((err) => o.logger.warn({ err: String(err) }, `could not restore ${me}'s admin state ${before}`));
+        let restored = true;
+        await setAdminState(before, ['upgrading']).catch((err) => {
+          restored = false;
+          o.logger.warn({ err: String(err) }, `could not restore ${me}'s admin state ${before}`);
+        });
         const r: UpgradeNodeResult = { node: me, from: check.from, to: out.to, release: version, durationMs: Math.round(performance.now() - t0), rolledBack: out.rolledBack };
         await record({ ...op, state: out.ok ? 'succeeded' : 'failed', message: out.message, finishedAt: iso(), result: { ...r } }, 20);
+        // Kept while the admin state could not be restored: the next agent start-up tries again.
+        if (restored) o.local.set({ upgradeInProgress: null });
       };
 
       // Recorded before it starts: the job's later writes must not be overtaken by this one.
@@ -367,4 +498,93 @@ export function makeUpgradeNode(o: UpgradeNodeOptions): UpgradeNodeDeps {
       return op;
     },
   };
+}
+
+// ---------------------------------------------------------------------------
+// An agent that died mid-upgrade
+
+/**
+ * At agent start-up, once the engine driver is attached and before the HA
+ * loop starts: if ha-state.json says an upgrade was under way, the agent died
+ * during it (kill -9, a crash). On the loop's slot: make sure the engine runs
+ * on a release that works (the one it was left on if it starts, else the one
+ * it ran before the upgrade). Then, as soon as the cluster has a quorum, put
+ * the member's admin state back to what it was before the upgrade (unless
+ * the operator changed it meanwhile), mark the operation failed if it still
+ * says running, and clear the record. Null when there is nothing to recover;
+ * else a promise that settles when done (or once `stopping()`).
+ */
+export function recoverInterruptedUpgrade(o: UpgradeNodeOptions & { stopping: () => boolean; retryMs?: number }): Promise<void> | null {
+  const u = o.local.get().upgradeInProgress;
+  if (!u) return null;
+  const me = o.nodeId;
+  const d = o.loop.engineDriver();
+  o.logger.warn({ upgrade: u }, `the agent stopped during the upgrade of ${me} to ${u.toRelease} (operation ${u.operationId}): putting the node back`);
+  let runs = 'no engine yet (the HA loop keeps trying to start it)';
+  let onTarget = false;
+
+  const engine = runOnSlot(o.loop, `recovering from the unfinished upgrade to ${u.toRelease}`, async () => {
+    let s = await d.status().catch(() => null);
+    if (!s?.running && !o.local.get().engineHeld) {
+      try {
+        await d.start();
+      } catch (err) {
+        if (canonical(d.binDir) === canonical(u.fromBinDir)) throw err;
+        // The release it was left on does not start: back to the one it ran before the upgrade.
+        o.logger.warn({ err: String(err), binDir: d.binDir }, `the engine does not start on ${d.binDir}; rolling back to ${u.fromBinDir}`);
+        await d.stop('immediate').catch(() => {});
+        await d.switchBinDir(u.fromBinDir);
+        o.local.set({ release: u.fromRelease });
+        await d.start();
+      }
+      s = await d.status().catch(() => null);
+    }
+    const version = shortVersion(s?.version);
+    if (s?.running && version !== null) {
+      const target = o.releases[u.toRelease] ? await binDirVersion(o.releases[u.toRelease]) : null;
+      onTarget = target !== null && version === target;
+      // Killed after the new release started but before it was remembered: remember it now.
+      if (onTarget && o.local.get().release !== u.toRelease && canonical(d.binDir) === canonical(o.releases[u.toRelease])) o.local.set({ release: u.toRelease });
+      runs = `PostgreSQL ${version}`;
+    }
+  });
+
+  return (async () => {
+    await engine.catch((err) => o.logger.warn({ err: String(err) }, 'starting the engine after the interrupted upgrade failed; the HA loop keeps trying'));
+    for (;;) {
+      if (o.stopping()) return;
+      try {
+        const m = await o.state.member(me);
+        // Only what the upgrade set is undone: an operator's later change (fence, drain) stays.
+        if (m && m.value.adminState === 'upgrading') {
+          await o.state.replace(KEY.member(me), { ...m.value, adminState: u.previousAdminState }, m.version);
+          o.logger.info({ member: me, to: u.previousAdminState }, `member ${me}: upgrading -> ${u.previousAdminState} (the upgrade did not finish)`);
+        }
+        const op = await o.state.operation(u.operationId);
+        if (op && (op.state === 'running' || op.state === 'pending')) {
+          await o.state.putOperation({
+            ...op,
+            state: 'failed',
+            message: `the agent restarted during the upgrade; ${me} runs ${runs}${onTarget ? '' : ' (its previous release)'} and is ${u.previousAdminState} again: retry the upgrade if needed`,
+            finishedAt: iso(),
+            result: { ...op.result, node: me, release: u.toRelease, rolledBack: !onTarget },
+          });
+        }
+        o.local.set({ upgradeInProgress: null });
+        return;
+      } catch (err) {
+        if (!(err instanceof StaleRecordError)) o.logger.warn({ err: String(err) }, `could not yet put ${me} back after the interrupted upgrade (no quorum?); retrying`);
+        await sleep(o.retryMs ?? 1000);
+      }
+    }
+  })();
+}
+
+/** `loop.runExclusive`, with a refusal (another action holds the slot) as a rejected promise rather than a throw. */
+function runOnSlot(loop: HaLoop, what: string, job: () => Promise<void>): Promise<void> {
+  try {
+    return loop.runExclusive(what, job);
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }

@@ -343,6 +343,15 @@ export class Sandbox {
     throw new SandboxError('failed', `agent ${id} started but its API (${apiUrl}) did not answer within 30 s; see ${this.info(id).logFile}`, this.logTail(id));
   }
 
+  /** Extra environment for one node's agent from its next start on (fault injection: libfaketime); null clears it. */
+  setAgentEnv(id: string, env: Record<string, string> | null): void {
+    this.recordNode(id);
+    if (env === null) this.agentEnv.delete(id);
+    else this.agentEnv.set(id, { ...env });
+  }
+
+  private readonly agentEnv = new Map<string, Record<string, string>>();
+
   /** Send `sig` to one node's agent (fault injection: SIGKILL, SIGSTOP, SIGCONT, SIGTERM). */
   signalAgent(id: string, sig: NodeJS.Signals): void {
     const pid = this.agentPid(id);
@@ -465,7 +474,7 @@ export class Sandbox {
     const out = openSync(info.logFile, 'a', 0o644);
     let child: ChildProcess;
     try {
-      const env = { ...process.env };
+      const env = { ...process.env, ...(this.agentEnv.get(id) ?? {}) };
       // A test runner's marker would make a node:test-aware child misbehave; the agent has no use for it.
       delete env.NODE_TEST_CONTEXT;
       // With a prefix (e.g. `ip netns exec NS`), which execs the agent: the child's pid is still the agent's.

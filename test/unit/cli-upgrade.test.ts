@@ -31,6 +31,14 @@ class FakeCluster {
   broken = new Set<string>();
   /** Switchover requests refused (operation failed, nothing changed) before one succeeds. */
   refuseSwitchovers = 0;
+  /** What GET /v1/procedures/upgrade reports as holding upgrades back. */
+  blockedBy: { kind: 'failover-request' | 'force-quorum'; id: string; message: string } | null = null;
+  /** Node upgrades answered 409 because of `blockedBy`. */
+  refusedForBlock: string[] = [];
+  /** For each node-upgrade request: did the journal already name its operation id, in flight, when the agent was asked? */
+  journaledBeforeAsked: boolean[] = [];
+  /** Runs after each accepted journal PUT (what another client does at that moment). */
+  afterPut?: (j: UpgradeJournal) => void;
 
   view(): ClusterView {
     const member = (id: string): MemberView => ({
@@ -52,26 +60,44 @@ class FakeCluster {
   handle(node: string, method: string, path: string, body: string | undefined): { statusCode: number; data: unknown } {
     const b = body ? (JSON.parse(body) as Record<string, unknown>) : {};
     if (method === 'GET' && path.startsWith('/v1/cluster')) return { statusCode: 200, data: this.view() };
-    if (path === UPGRADE_JOURNAL_PATH && method === 'GET') return { statusCode: 200, data: { journal: this.journal } };
+    if (path === UPGRADE_JOURNAL_PATH && method === 'GET') return { statusCode: 200, data: { journal: this.journal, blockedBy: this.blockedBy } };
     if (path === UPGRADE_JOURNAL_PATH && method === 'PUT') {
       const { request_id: _r, revision, ...j } = b as unknown as UpgradeJournal & { request_id: string };
       if ((this.journal?.revision ?? 0) !== revision) return { statusCode: 409, data: { error: { code: 'RDB_ERR_CONFLICT', message: 'changed' } } };
       this.journal = { ...j, revision: revision + 1 };
       this.journalWrites.push(structuredClone(this.journal));
-      return { statusCode: 200, data: this.journal };
+      const answer = structuredClone(this.journal);
+      this.afterPut?.(this.journal);
+      return { statusCode: 200, data: answer };
     }
     if (method === 'POST' && path === '/v1/node/upgrade') {
+      // As the agent: a known operation_id answers with its operation and starts nothing.
+      const known = typeof b.operation_id === 'string' ? this.ops.get(b.operation_id) : undefined;
+      if (known) return { statusCode: 202, data: known };
+      if (this.blockedBy) {
+        this.refusedForBlock.push(node);
+        return { statusCode: 409, data: { error: { code: 'RDB_ERR_CONFLICT', message: `${node} is not upgraded now: ${this.blockedBy.message}` } } };
+      }
+      if (typeof b.operation_id === 'string') {
+        const st = this.journal?.plan.find((x) => x.node === node);
+        this.journaledBeforeAsked.push(st?.step === 'upgrading' && st.operation === b.operation_id);
+      }
       this.calls.push(`upgrade ${node}`);
       const from = this.release[node];
       const ok = !this.broken.has(node);
       if (ok) this.release[node] = String(b.version);
-      return { statusCode: 202, data: this.op(`up-${node}-${this.calls.length}`, 'upgrade', ok, { node, from, to: ok ? b.version : from, durationMs: 3000, rolledBack: !ok }) };
+      const id = typeof b.operation_id === 'string' ? b.operation_id : `up-${node}-${this.calls.length}`;
+      return { statusCode: 202, data: this.op(id, 'upgrade', ok, { node, from, to: ok ? b.version : from, durationMs: 3000, rolledBack: !ok }) };
     }
     if (method === 'POST' && path === '/v1/cluster/switchover') {
+      // As agent/views.ts: the operation of request R is op-R, and a retried request gets it back.
+      const id = typeof b.request_id === 'string' ? `op-${b.request_id}` : `sw-${this.calls.length + 1}`;
+      const known = this.ops.get(id);
+      if (known) return { statusCode: 202, data: known };
       this.calls.push(`switchover ${this.primary}->${b.to}`);
-      if (this.refuseSwitchovers-- > 0) return { statusCode: 202, data: this.op(`sw-${this.calls.length}`, 'switchover', false, {}) };
+      if (this.refuseSwitchovers-- > 0) return { statusCode: 202, data: this.op(id, 'switchover', false, {}) };
       this.primary = String(b.to);
-      return { statusCode: 202, data: this.op(`sw-${this.calls.length}`, 'switchover', true, {}) };
+      return { statusCode: 202, data: this.op(id, 'switchover', true, {}) };
     }
     if (method === 'GET' && path.startsWith('/v1/operations/')) {
       const op = this.ops.get(decodeURIComponent(path.slice('/v1/operations/'.length)));
@@ -152,12 +178,15 @@ test('the whole upgrade: followers one at a time, one switchover to an upgraded 
   assert.equal(report.state, 'succeeded');
   assert.deepEqual(report.nodes.map((n) => [n.node, n.from, n.to, n.durationMs]), [['n2', '15.17', '15.18', 3000], ['n3', '15.17', '15.18', 3000], ['n1', '15.17', '15.18', 3000]]);
   assert.deepEqual([report.switchover.from, report.switchover.to, report.switchover.durationMs], ['n1', 'n2', 3000]);
-  // Each node was written as in flight (with no operation yet) before its upgrade was asked for, and done after.
+  // Each node was written as in flight WITH its operation id (one write) before its upgrade was asked for, and done after:
+  // never in flight without an operation to follow (an abort landing in between cannot lose the node).
   for (const node of ['n2', 'n3', 'n1']) {
     const states = c.journalWrites.map((j) => j.plan.find((s) => s.node === node)!).map((s) => `${s.step}${s.operation ? '+op' : ''}`);
-    const firstFlight = states.indexOf('upgrading');
-    assert.ok(firstFlight >= 0 && states[firstFlight + 1] === 'upgrading+op' && states.at(-1) === 'done+op', `${node}: ${states.join(' ')}`);
+    assert.ok(!states.includes('upgrading'), `${node} in flight without an operation: ${states.join(' ')}`);
+    const firstFlight = states.indexOf('upgrading+op');
+    assert.ok(firstFlight >= 0 && states.at(-1) === 'done+op', `${node}: ${states.join(' ')}`);
   }
+  assert.deepEqual(c.journaledBeforeAsked, [true, true, true]);
   assert.match(r.err, /n2 \(follower\): 15\.17 → 15\.18/);
 });
 
@@ -234,5 +263,98 @@ test('a refused switchover (nothing changed) is asked again; the old primary is 
   const r = await run(['cluster', 'upgrade', '--version', '15.18', '--yes', '-o', 'json']);
   assert.equal(r.code, 0, r.err);
   assert.deepEqual(c.calls, ['upgrade n2', 'upgrade n3', 'switchover n1->n2', 'switchover n1->n2', 'upgrade n1']);
-  assert.equal(c.journal?.switchover?.operation, 'sw-4');
+  const sw = c.journal?.switchover?.operation ?? '';
+  assert.match(sw, /^op-upgrade-.*-switchover-/);
+  assert.equal(c.ops.get(sw)?.state, 'succeeded');
+});
+
+test('abort landing right after a node is marked in flight: that node is finished, then the journal ends aborted, never before', async () => {
+  const c = new FakeCluster();
+  serve(c, ['n1', 'n2']);
+  // `cluster upgrade abort` lands just after the run marked n2 upgrading, before it asked n2's agent.
+  c.afterPut = (j) => {
+    const n2 = j.plan.find((x) => x.node === 'n2')!;
+    if (j.state === 'running' && n2.step === 'upgrading') {
+      c.journal = { ...j, state: 'aborting', message: 'aborting: the node in flight finishes first', revision: j.revision + 1 };
+      c.journalWrites.push(structuredClone(c.journal));
+      c.afterPut = undefined;
+    }
+  };
+  const r = await run(['cluster', 'upgrade', '--version', '15.18', '--yes']);
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /was aborted/);
+  assert.deepEqual(c.calls, ['upgrade n2']);
+  assert.equal(c.journal?.state, 'aborted');
+  assert.deepEqual(c.journal?.plan.map((x) => [x.node, x.step]), [['n2', 'done'], ['n3', 'pending'], ['n1', 'pending']]);
+  // No journal ever said aborted while a node was in flight.
+  for (const j of c.journalWrites) assert.ok(!(j.state === 'aborted' && j.plan.some((x) => x.step === 'upgrading')), JSON.stringify(j.plan));
+});
+
+test('resume of an aborting journal whose in-flight node never reached its agent: asked with the same operation id, finished, then aborted', async () => {
+  const c = new FakeCluster();
+  serve(c, ['n1', 'n2']);
+  const step = (node: string, role: 'follower' | 'primary', st: 'pending' | 'upgrading', operation: string | null) => ({
+    node, role, step: st, from: '15.17', to: null, startedAt: null, finishedAt: null, durationMs: null, operation, rolledBack: false, writeUnavailableMs: null,
+  });
+  c.journal = {
+    id: 'upgrade-r', version: '15.18', state: 'aborting', switchover: null, startedAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', message: 'aborting', revision: 3,
+    plan: [step('n2', 'follower', 'upgrading', 'upgrade-n2-dead0001'), step('n3', 'follower', 'pending', null), step('n1', 'primary', 'pending', null)],
+  };
+  const r = await run(['cluster', 'upgrade', 'resume']);
+  assert.equal(r.code, 1, r.err);
+  assert.deepEqual(c.calls, ['upgrade n2']);
+  assert.equal(c.ops.get('upgrade-n2-dead0001')?.state, 'succeeded', 'the journaled id was the one used');
+  assert.equal(c.journal.state, 'aborted');
+  assert.deepEqual(c.journal.plan.map((x) => x.step), ['done', 'pending', 'pending']);
+});
+
+test('another procedure pending: cluster upgrade does not start (exit 6 naming it); the dry run shows the check failing', async () => {
+  const c = new FakeCluster();
+  c.blockedBy = { kind: 'failover-request', id: 'r-9', message: 'a switchover/failover to n3 (request r-9, asked at 2026-01-01T00:00:00.000Z) has not finished: wait until it has' };
+  serve(c, ['n1']);
+  const r = await run(['cluster', 'upgrade', '--version', '15.18', '--yes']);
+  assert.equal(r.code, 6, r.err);
+  assert.match(r.err, /request r-9/);
+  assert.equal(c.journal, null);
+  const d = await run(['cluster', 'upgrade', '--version', '15.18', '--dry-run', '-o', 'json']);
+  const checks = (JSON.parse(d.out) as { checks: { check: string; ok: boolean; detail: string }[] }).checks;
+  assert.deepEqual(checks.find((x) => x.check === 'no other procedure')?.ok, false);
+});
+
+test('a procedure that appears mid-way: the gate after a node refuses with exit 6 naming it; the journal stays running for resume', async () => {
+  const c = new FakeCluster();
+  serve(c);
+  c.afterPut = (j) => {
+    if (j.plan.find((x) => x.node === 'n2')?.step === 'done') {
+      c.blockedBy = { kind: 'force-quorum', id: 'force-quorum-q1', message: 'a force-quorum (operation force-quorum-q1) is in progress: wait until it has finished' };
+      c.afterPut = undefined;
+    }
+  };
+  const r = await run(['cluster', 'upgrade', '--version', '15.18', '--yes']);
+  assert.equal(r.code, 6, r.err);
+  assert.match(r.err, /gate after n2 is closed: a force-quorum \(operation force-quorum-q1\)/);
+  assert.deepEqual(c.calls, ['upgrade n2']);
+  assert.equal(c.journal?.state, 'running');
+  // Once it is over, resume goes on where it stopped.
+  c.blockedBy = null;
+  const again = await run(['cluster', 'upgrade', 'resume']);
+  assert.equal(again.code, 0, again.err);
+  assert.deepEqual(c.calls, ['upgrade n2', 'upgrade n3', 'switchover n1->n2', 'upgrade n1']);
+});
+
+test("a node's agent refusing because of another procedure (409): the step goes back to pending, exit 6 naming it", async () => {
+  const c = new FakeCluster();
+  serve(c);
+  c.afterPut = (j) => {
+    if (j.plan.find((x) => x.node === 'n3')?.step === 'upgrading') {
+      c.blockedBy = { kind: 'failover-request', id: 'r-7', message: 'a switchover/failover (request r-7) has not finished: wait until it has' };
+      c.afterPut = undefined;
+    }
+  };
+  const r = await run(['cluster', 'upgrade', '--version', '15.18', '--yes']);
+  assert.equal(r.code, 6, r.err);
+  assert.match(r.err, /n3 was not upgraded: a switchover\/failover \(request r-7\)/);
+  assert.deepEqual(c.refusedForBlock, ['n3']);
+  assert.deepEqual(c.journal?.plan.map((x) => [x.node, x.step, x.operation === null]), [['n2', 'done', false], ['n3', 'pending', true], ['n1', 'pending', true]]);
+  assert.equal(c.journal?.state, 'running');
 });

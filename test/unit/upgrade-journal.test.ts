@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { buildApp } from '../../agent/api/app.ts';
 import type { ApiDeps } from '../../agent/api/deps.ts';
 import type { ClusterView, MemberView } from '../../agent/api/wire.ts';
-import { gateProblem, nextAction, planProblems, planUpgrade, runsVersion, switchoverTarget, UPGRADE_JOURNAL_PATH, type UpgradeJournal } from '../../agent/upgrade-journal.ts';
+import { beginNodeStep, FORCE_QUORUM_STALE_MS, gateProblem, nextAction, planProblems, planUpgrade, procedureConflict, runsVersion, switchoverTarget, UPGRADE_JOURNAL_PATH, type UpgradeJournal } from '../../agent/upgrade-journal.ts';
 import { MemoryStore } from './helpers/secured-app.ts';
 
 function m(id: string, o: Partial<MemberView> = {}): MemberView {
@@ -120,7 +120,7 @@ describe('journal routes', () => {
 
   test('GET before any upgrade: null; PUT at revision 0 creates it; the answer carries the new revision', async () => {
     const { a, put, get } = await app();
-    assert.deepEqual(await get(), { journal: null });
+    assert.deepEqual(await get(), { journal: null, blockedBy: null });
     const res = await put(journal());
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.json().revision, 1);
@@ -168,6 +168,75 @@ describe('journal routes', () => {
     const res = await put({ ...journal(), state: 'paused' as UpgradeJournal['state'] });
     assert.equal(res.statusCode, 400);
     assert.match(res.json().error.message, /field "state"/);
+    await a.close();
+  });
+});
+
+describe('abort race: abort means "stop after the current node"', () => {
+  test('the step starts in one write: upgrading and its operation id together, so it can always be followed', () => {
+    const j = journal();
+    j.plan[0] = { ...j.plan[0], step: 'done' };
+    beginNodeStep(j, 1, 'upgrade-n2-abc', '15.17', '2026-01-01T00:00:01.000Z');
+    assert.deepEqual([j.plan[1].step, j.plan[1].operation, j.plan[1].startedAt], ['upgrading', 'upgrade-n2-abc', '2026-01-01T00:00:01.000Z']);
+    assert.deepEqual(nextAction({ ...j, state: 'aborting' }, THREE), { kind: 'follow', index: 1, operation: 'upgrade-n2-abc' });
+  });
+
+  test('aborting with a node marked upgrading but no operation id (an older run died between the two writes): the node is finished, not abandoned', () => {
+    const j = journal({ state: 'aborting' });
+    j.plan[0] = { ...j.plan[0], step: 'done' };
+    j.plan[1] = { ...j.plan[1], step: 'upgrading', operation: null };
+    // Before the fix this was { kind: 'abort' }: the journal ended aborted while the agent could still be upgrading n2.
+    assert.deepEqual(nextAction(j, THREE), { kind: 'upgrade', index: 1 });
+    // ... and if it already runs the target, it is marked done; only then does the abort take effect.
+    const upgraded = view(THREE.members.map((x) => (x.id === 'n2' ? { ...x, release: '15.18' } : x)));
+    assert.deepEqual(nextAction(j, upgraded), { kind: 'skip', index: 1, release: '15.18' });
+    j.plan[1] = { ...j.plan[1], step: 'done' };
+    assert.deepEqual(nextAction(j, upgraded), { kind: 'abort' });
+  });
+
+  test('aborting when the marked node became the primary meanwhile: its agent refuses primaries, nothing runs there, so the abort takes effect', () => {
+    const j = journal({ state: 'aborting' });
+    j.plan[0] = { ...j.plan[0], step: 'done' };
+    j.plan[1] = { ...j.plan[1], step: 'upgrading', operation: null };
+    assert.deepEqual(nextAction(j, view(THREE.members, 'n2')), { kind: 'abort' });
+  });
+});
+
+describe('other procedures hold upgrades back', () => {
+  const now = Date.parse('2026-01-01T01:00:00.000Z');
+  const req = { requestId: 'r-1', to: 'n3', force: false, fromEpoch: 4, requestedAt: '2026-01-01T00:59:59.000Z' };
+  const fq = (o: Partial<{ state: string; startedAt: string }> = {}) => ({ id: 'force-quorum-q1', kind: 'force-quorum', state: 'running', startedAt: '2026-01-01T00:59:00.000Z', ...o });
+
+  test('a switchover/failover request of the current epoch is pending: named, with what to do', () => {
+    const c = procedureConflict({ failoverRequest: req, epoch: 4, operations: [], now });
+    assert.equal(c?.kind, 'failover-request');
+    assert.match(c?.message ?? '', /a switchover\/failover to n3 \(request r-1.*has not finished: wait/);
+    assert.match(procedureConflict({ failoverRequest: { ...req, force: true, to: null }, epoch: 4, operations: [], now })?.message ?? '', /^a forced failover \(request r-1/);
+  });
+
+  test('a request left behind for an older epoch is spent (the HA loop ignores it): no conflict', () => {
+    assert.equal(procedureConflict({ failoverRequest: req, epoch: 5, operations: [], now }), null);
+  });
+
+  test('a running force-quorum is named; a finished or abandoned one is not; other operations do not count', () => {
+    assert.equal(procedureConflict({ failoverRequest: null, epoch: 4, operations: [fq()], now })?.id, 'force-quorum-q1');
+    assert.equal(procedureConflict({ failoverRequest: null, epoch: 4, operations: [fq({ state: 'succeeded' })], now }), null);
+    assert.equal(procedureConflict({ failoverRequest: null, epoch: 4, operations: [fq({ startedAt: new Date(now - FORCE_QUORUM_STALE_MS - 1).toISOString() })], now }), null);
+    const others = [{ id: 'op-x', kind: 'switchover', state: 'running', startedAt: '2026-01-01T00:59:00.000Z' }, { id: 'upgrade-n2-1', kind: 'upgrade', state: 'running', startedAt: '2026-01-01T00:59:00.000Z' }];
+    assert.equal(procedureConflict({ failoverRequest: null, epoch: 4, operations: others, now }), null);
+  });
+
+  test('GET /v1/procedures/upgrade says what holds upgrades back, from the replicated state', async () => {
+    const store = new MemoryStore();
+    const a = buildApp({} as ApiDeps, { procedures: store });
+    const get = async () => (await a.inject({ method: 'GET', url: UPGRADE_JOURNAL_PATH })).json() as { blockedBy: { kind: string; id: string; message: string } | null };
+    await store.put('/rustydb/primary', JSON.stringify({ node: 'n1', epoch: 4, since: '', reason: 'bootstrap', sync: { k: 1, standbys: ['n2'] } }));
+    assert.equal((await get()).blockedBy, null);
+    await store.put('/rustydb/failover-request', JSON.stringify(req));
+    assert.deepEqual([(await get()).blockedBy?.kind, (await get()).blockedBy?.id], ['failover-request', 'r-1']);
+    await store.delete('/rustydb/failover-request');
+    await store.put('/rustydb/operations/force-quorum-q1', JSON.stringify({ ...fq({ startedAt: new Date().toISOString() }), message: 'forcing', finishedAt: null, result: null }));
+    assert.equal((await get()).blockedBy?.kind, 'force-quorum');
     await a.close();
   });
 });

@@ -10,7 +10,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { checkUpgrade, parseServerVersion, shortVersion, type UpgradeCheckInput } from '../../agent/procedures/upgrade-node.ts';
+import { checkUpgrade, leadershipHandoff, parseServerVersion, shortVersion, type HandoffInput, type UpgradeCheckInput } from '../../agent/procedures/upgrade-node.ts';
+import { LocalStateFile } from '../../agent/ha/local-state.ts';
 import { discoverReleases, materializeReleases } from '../../src/sandbox/releases.ts';
 
 const OLD = '/opt/pg/15.17/bin';
@@ -172,5 +173,46 @@ test('a system release wins over the embedded one of the same version', () => {
     assert.deepEqual(found.map((r) => [r.name, r.origin]), [['15.17', 'system']]);
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('another procedure pending (a switchover/failover, a force-quorum) is a conflict naming it; nothing starts', () => {
+  const r = refusal({ otherProcedure: 'a switchover/failover to n3 (request r-1) has not finished: wait until it has, then retry' });
+  assert.equal(r.code, 'RDB_ERR_CONFLICT');
+  assert.match(r.message, /^n2 is not upgraded now: a switchover\/failover to n3 \(request r-1\)/);
+  assert.equal(checkUpgrade(input({ otherProcedure: null })).verdict, 'go');
+});
+
+test('Raft leadership before the upgrade: a follower stays; a leader hands over to the primary, else another reachable active voter; none: refused', () => {
+  const base: HandoffInput = {
+    self: 'n2', isLeader: true, voters: ['n1', 'n2', 'n3'], primary: 'n1',
+    adminStates: { n1: 'active', n2: 'active', n3: 'active' }, reachable: ['n1', 'n3'],
+  };
+  assert.equal(leadershipHandoff({ ...base, isLeader: false }).kind, 'stay');
+  assert.deepEqual(leadershipHandoff(base), { kind: 'transfer', to: 'n1' });
+  assert.deepEqual(leadershipHandoff({ ...base, reachable: ['n3'] }), { kind: 'transfer', to: 'n3' });
+  assert.deepEqual(leadershipHandoff({ ...base, adminStates: { ...base.adminStates, n1: 'drained' } }), { kind: 'transfer', to: 'n3' });
+  const no = leadershipHandoff({ ...base, reachable: [], adminStates: { ...base.adminStates, n3: 'fenced' } });
+  assert.equal(no.kind, 'refuse');
+  assert.match((no as { message: string }).message, /could not hand Raft leadership away from n2.*n1: active, unreachable; n3: fenced, unreachable/);
+  // An observer (not a voter) is never the target.
+  assert.equal(leadershipHandoff({ ...base, voters: ['n2'], reachable: ['n1', 'n3'] }).kind, 'refuse');
+});
+
+test('ha-state.json keeps an upgrade under way across a restart, and rejects a malformed one naming the field', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rdb-ha-state-'));
+  try {
+    const path = join(dir, 'ha-state.json');
+    const u = { previousAdminState: 'drained' as const, fromRelease: null, fromBinDir: '/opt/pg/15.17/bin', toRelease: '15.18', operationId: 'upgrade-n2-1' };
+    new LocalStateFile(path).set({ upgradeInProgress: u });
+    assert.deepEqual(new LocalStateFile(path).get().upgradeInProgress, u);
+    new LocalStateFile(path).set({ upgradeInProgress: null });
+    assert.equal(new LocalStateFile(path).get().upgradeInProgress, null);
+    writeFileSync(path, JSON.stringify({ lastPrimaryEpoch: null, engineHeld: false, release: null }));
+    assert.equal(new LocalStateFile(path).get().upgradeInProgress, null, 'a file from before the field existed');
+    writeFileSync(path, JSON.stringify({ lastPrimaryEpoch: null, upgradeInProgress: { ...u, previousAdminState: 'upgrading' } }));
+    assert.throws(() => new LocalStateFile(path), /corrupt \(upgradeInProgress.previousAdminState/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,5 +1,6 @@
 /**
- * `GET /v1/procedures/upgrade` (the rolling-upgrade journal, or null) and
+ * `GET /v1/procedures/upgrade` (the rolling-upgrade journal, or null, and
+ * another procedure that holds upgrades back, or null) and
  * `PUT /v1/procedures/upgrade` (write it by compare-and-set). The journal's
  * `revision` is the store version of its key: a PUT carries the revision it
  * read (0: none existed) and is refused with 409 RDB_ERR_CONFLICT when the
@@ -16,8 +17,11 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ClusterStore } from '../../raft/store.ts';
 import { ClusterState, StaleRecordError } from '../../state/cluster-state.ts';
 import { KEY } from '../../state/records.ts';
+import type { FailoverRequest, OperationRecord, PrimaryRecord } from '../../state/records.ts';
 import {
   isActive,
+  procedureConflict,
+  type ProcedureConflict,
   UPGRADE_JOURNAL_PATH,
   upgradeJournalAnswerSchema,
   upgradeJournalPutSchema,
@@ -35,6 +39,22 @@ const errors = { '4xx': errorBodySchema, '5xx': errorBodySchema } as const;
 export async function readUpgradeJournal(store: ClusterStore): Promise<UpgradeJournal | null> {
   const r = await store.get(KEY.upgradeProcedure, { consistency: 'linearizable' });
   return r ? { ...(JSON.parse(r.value) as UpgradeJournal), revision: r.version } : null;
+}
+
+/**
+ * Another procedure pending now that holds upgrades back (agent/upgrade-journal.ts
+ * `procedureConflict`): the failover request and primary record read
+ * linearizably, the operation records from this node's applied state.
+ */
+export async function readProcedureConflict(store: Pick<ClusterStore, 'get' | 'list'>, now = Date.now()): Promise<ProcedureConflict | null> {
+  const [req, primary] = await Promise.all([store.get(KEY.failoverRequest, { consistency: 'linearizable' }), store.get(KEY.primary, { consistency: 'linearizable' })]);
+  const ops = (await store.list(KEY.operationPrefix, { consistency: 'local' })).map((r) => JSON.parse(r.value) as OperationRecord);
+  return procedureConflict({
+    failoverRequest: req ? (JSON.parse(req.value) as FailoverRequest) : null,
+    epoch: primary ? (JSON.parse(primary.value) as PrimaryRecord).epoch : null,
+    operations: ops,
+    now,
+  });
 }
 
 function conflict(current: UpgradeJournal | null, why: string): ApiError {
@@ -56,7 +76,7 @@ export function upgradeJournalRoutes(store: ClusterStore): FastifyPluginAsync {
     app.get(
       UPGRADE_JOURNAL_PATH,
       { schema: { querystring: noQuerySchema, response: { 200: upgradeJournalAnswerSchema, ...errors } } },
-      async (): Promise<UpgradeJournalAnswer> => ({ journal: await readUpgradeJournal(store) }),
+      async (): Promise<UpgradeJournalAnswer> => ({ journal: await readUpgradeJournal(store), blockedBy: await readProcedureConflict(store) }),
     );
 
     app.put<{ Body: UpgradeJournalPut }>(

@@ -1,7 +1,8 @@
 /**
- * `POST /v1/node/upgrade {version, timeout_ms?}` on the node's own agent: a
- * minor upgrade of this node's engine (agent/procedures/upgrade-node.ts).
- * Refusals come back at once (412 precondition, 409 another action runs);
+ * `POST /v1/node/upgrade {version, timeout_ms?, operation_id?}` on the node's
+ * own agent: a minor upgrade of this node's engine (agent/procedures/upgrade-node.ts).
+ * Refusals come back at once (412 precondition, 409 another action or
+ * procedure runs); a known `operation_id` answers 202 with that operation;
  * otherwise 202 with the `upgrade` operation to follow at its Location
  * (already succeeded when the node runs that release).
  */
@@ -20,7 +21,7 @@ export function upgradeNodeRoutes(u: UpgradeNodeDeps): FastifyPluginAsync {
       UPGRADE_PATHS.node,
       { schema: { body: upgradeNodeBodySchema, response: { 202: operationSchema, '4xx': errorBodySchema, '5xx': errorBodySchema } } },
       async (req, reply) => {
-        const op = await u.upgrade({ version: req.body.version, timeoutMs: req.body.timeout_ms ?? DEFAULT_UPGRADE_TIMEOUT_MS });
+        const op = await u.upgrade({ version: req.body.version, timeoutMs: req.body.timeout_ms ?? DEFAULT_UPGRADE_TIMEOUT_MS, ...(req.body.operation_id !== undefined && { operationId: req.body.operation_id }) });
         reply.code(202).header('location', operationPath(op.id));
         return op;
       },

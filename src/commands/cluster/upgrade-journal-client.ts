@@ -8,12 +8,26 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { isActive, UPGRADE_JOURNAL_PATH, type UpgradeJournal, type UpgradeJournalAnswer } from '../../../agent/upgrade-journal.ts';
+import { isActive, UPGRADE_JOURNAL_PATH, type ProcedureConflict, type UpgradeJournal, type UpgradeJournalAnswer } from '../../../agent/upgrade-journal.ts';
 import { ApiRequestError, type ApiClient } from '../../api/client.ts';
 import { CliError } from '../../errors.ts';
 
 export async function readJournal(client: ApiClient): Promise<UpgradeJournal | null> {
-  return (await client.get<UpgradeJournalAnswer>(UPGRADE_JOURNAL_PATH)).journal;
+  return (await readJournalAnswer(client)).journal;
+}
+
+/** The journal and what else holds upgrades back (`blockedBy`: a pending switchover/failover, a force-quorum). */
+export async function readJournalAnswer(client: ApiClient): Promise<UpgradeJournalAnswer> {
+  const a = await client.get<UpgradeJournalAnswer>(UPGRADE_JOURNAL_PATH);
+  return { journal: a.journal, blockedBy: a.blockedBy ?? null };
+}
+
+/** Exit 6 naming the procedure that holds the upgrade back; the journal stays running. */
+export function blockedConflict(j: UpgradeJournal, b: ProcedureConflict, where: string): CliError {
+  return new CliError(
+    'conflict',
+    `${where}: ${b.message}; the upgrade ${j.id} stays running: \`rustydb-admin cluster upgrade resume\` continues it once that has finished`,
+  );
 }
 
 /** Exit 6 naming the running upgrade and what the operator can do about it. */

@@ -13,12 +13,24 @@
  */
 
 import { API_PATHS, type ClusterView, type OperationView } from '../../../agent/api/wire.ts';
-import { gateProblem, nextAction, releaseNumber, runsVersion, switchoverTarget, type UpgradeJournal, type UpgradeStep } from '../../../agent/upgrade-journal.ts';
+import { randomUUID } from 'node:crypto';
+import {
+  beginNodeStep,
+  gateProblem,
+  newNodeOperationId,
+  nextAction,
+  releaseNumber,
+  runsVersion,
+  switchoverOperationId,
+  switchoverTarget,
+  type UpgradeJournal,
+  type UpgradeStep,
+} from '../../../agent/upgrade-journal.ts';
 import { ApiClient, ApiRequestError, DEFAULT_REQUEST_TIMEOUT_MS } from '../../api/client.ts';
 import type { Factory } from '../../cli.ts';
 import { CliError } from '../../errors.ts';
 import { interruptSignal, OperationFailedError, startProgress, waitForOperation, type Progress } from '../../progress.ts';
-import type { JournalHandle } from './upgrade-journal-client.ts';
+import { blockedConflict, readJournalAnswer, type JournalHandle } from './upgrade-journal-client.ts';
 
 /** U1's node procedure on the node's own agent: 202 + an `upgrade` operation. */
 export const NODE_UPGRADE_PATH = '/v1/node/upgrade';
@@ -80,6 +92,8 @@ async function loop(f: F, s: RunSettings, journal: JournalHandle): Promise<Upgra
         const done = j.plan.filter((p) => p.step === 'done').map((p) => p.node);
         await journal.write((x) => {
           x.state = 'aborted';
+          // A step marked upgrading here never reached its agent (nextAction): it did not start.
+          for (const p of x.plan) if (p.step === 'upgrading') Object.assign(p, { step: 'pending', startedAt: null, operation: null });
           x.message = `aborted by the operator; upgraded: ${done.join(', ') || 'none'}`;
         });
         throw new CliError('failed', `upgrade ${j.id} was aborted (\`cluster upgrade abort\`); nodes on ${j.version}: ${done.join(', ') || 'none'}; the others still run their previous release`);
@@ -103,14 +117,14 @@ async function loop(f: F, s: RunSettings, journal: JournalHandle): Promise<Upgra
           continue;
         }
         // The old primary is upgraded only once it streams as a standby (its agent refuses otherwise).
-        await waitGate(f, s, j.plan[a.index].node);
+        await waitGate(f, s, j.plan[a.index].node, journal);
         continue;
       case 'follow':
       case 'upgrade': {
         const step = j.plan[a.index];
         if (a.kind === 'upgrade' && previous !== null && s.pauseMs > 0) await pause(f, s.pauseMs, `pause after ${previous}`);
         await upgradeNode(f, s, journal, view, a.index, a.kind === 'follow' ? a.operation : null);
-        await waitGate(f, s, step.node);
+        await waitGate(f, s, step.node, journal);
         previous = step.node;
         continue;
       }
@@ -172,56 +186,74 @@ async function upgradeNode(f: F, s: RunSettings, journal: JournalHandle, view: C
   const writes = watchWrites(s);
   let finished = false;
   try {
-    let opId = known;
-    if (opId === null) {
-      if (!member) throw new CliError('precondition', `${st.node} is not in the cluster any more: remove it from the plan by aborting (\`cluster upgrade abort\`) and starting again`);
-      // BEFORE: the step is in flight (a resumed run follows or re-asks; the agent answers an upgraded node with a succeeded operation).
-      await journal.write((x) => {
-        Object.assign(x.plan[index], { step: 'upgrading', startedAt: new Date().toISOString(), from: x.plan[index].from ?? releaseNumber(member.release) });
-        x.message = `upgrading ${st.node} to ${version}`;
-      });
-      ui.set(`upgrading ${st.from ?? releaseNumber(member.release) ?? '?'} → ${version}`);
-      const node = new ApiClient([member.apiUrl], { timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS });
-      let op: OperationView;
+    const node = member ? new ApiClient([member.apiUrl], { timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS }) : null;
+    /** Ask the node's agent to run operation `id` (a known id answers with that operation); 'elsewhere': an upgrade we do not know ran it. */
+    const ask = async (id: string): Promise<'asked' | 'elsewhere'> => {
+      if (!node) throw new CliError('precondition', `${st.node} is not in the cluster any more: remove it from the plan by aborting (\`cluster upgrade abort\`) and starting again`);
       try {
-        op = await node.post<OperationView>(NODE_UPGRADE_PATH, { version, timeout_ms: s.timeoutMs });
+        await node.post<OperationView>(NODE_UPGRADE_PATH, { version, timeout_ms: s.timeoutMs, operation_id: id });
+        return 'asked';
       } catch (err) {
+        if (!(err instanceof ApiRequestError) || (err.status !== 412 && err.status !== 409)) throw err;
         // Refused before anything changed: the step goes back to pending; the run stops with the agent's reason.
-        if (err instanceof ApiRequestError && err.status === 412) {
-          await journal.write((x) => {
-            Object.assign(x.plan[index], { step: 'pending', startedAt: null });
-            x.message = `${st.node} refused the upgrade: ${err.message}`;
+        const unmark = (message: string) =>
+          journal.write((x) => {
+            Object.assign(x.plan[index], { step: 'pending', startedAt: null, operation: null });
+            x.message = message;
           });
+        if (err.status === 412) {
+          await unmark(`${st.node} refused the upgrade: ${err.message}`);
           throw new CliError('precondition', `${st.node} refused the upgrade to ${version}: ${err.message}; fix it, then \`rustydb-admin cluster upgrade resume\` (or \`cluster upgrade abort\`)`);
         }
-        // The node is being upgraded already (a run that died asked, and we never learnt the operation): wait for that one.
-        if (err instanceof ApiRequestError && err.status === 409) {
-          ui.set(`an upgrade already runs on ${st.node}; waiting for it`);
-          await waitRelease(f, s, st.node, version);
-          await journal.write((x) => {
-            Object.assign(x.plan[index], { step: 'done', to: version, finishedAt: new Date().toISOString() });
-            x.message = `${st.node} runs ${version}`;
-          });
-          ui.done(`on ${version} (upgraded by an earlier run's operation)`);
-          return;
+        // Another procedure (a switchover/failover, a force-quorum) holds the cluster: exit 6 naming it.
+        const blocked = (await readJournalAnswer(s.client).catch(() => null))?.blockedBy ?? null;
+        if (blocked) {
+          await unmark(`${st.node} waits: ${blocked.message}`);
+          throw blockedConflict(journal.current, blocked, `${st.node} was not upgraded`);
         }
-        throw err;
+        // The node is being upgraded already (by an operation this journal does not name): wait for that one.
+        ui.set(`an upgrade already runs on ${st.node}; waiting for it`);
+        await waitRelease(f, s, st.node, version);
+        await journal.write((x) => {
+          Object.assign(x.plan[index], { step: 'done', to: version, finishedAt: new Date().toISOString() });
+          x.message = `${st.node} runs ${version}`;
+        });
+        ui.done(`on ${version} (upgraded by another operation)`);
+        return 'elsewhere';
       }
-      opId = op.id;
-      await journal.write((x) => {
-        x.plan[index].operation = op.id;
-      });
+    };
+    let opId = known;
+    let asked = false;
+    if (opId === null) {
+      if (!member) throw new CliError('precondition', `${st.node} is not in the cluster any more: remove it from the plan by aborting (\`cluster upgrade abort\`) and starting again`);
+      // BEFORE, in one write: the step is in flight AND names the operation the agent will run, so an
+      // abort (or a resumed run) landing at any moment finds the node's operation to follow.
+      const id = newNodeOperationId(st.node, randomUUID().slice(0, 8));
+      await journal.write((x) => beginNodeStep(x, index, id, releaseNumber(member.release), new Date().toISOString()));
+      ui.set(`upgrading ${st.from ?? releaseNumber(member.release) ?? '?'} → ${version}`);
+      opId = id;
+      if ((await ask(id)) === 'elsewhere') return;
+      asked = true;
     } else {
       ui.set(`following operation ${opId}`);
     }
     let op: OperationView;
     let failed = false;
-    try {
-      op = await waitForOperation(f, s.client, opId, { timeoutMs: s.timeoutMs, pollMs: s.pollMs, progress: ui.progress });
-    } catch (err) {
-      if (!(err instanceof OperationFailedError)) throw err;
-      op = err.operation;
-      failed = true;
+    for (;;) {
+      try {
+        op = await waitForOperation(f, s.client, opId, { timeoutMs: s.timeoutMs, pollMs: s.pollMs, progress: ui.progress });
+      } catch (err) {
+        // Journaled but unknown to the cluster: the run that wrote it died before its agent got the request. Ask now, with the same id.
+        if (err instanceof ApiRequestError && err.status === 404 && !asked) {
+          asked = true;
+          if ((await ask(opId)) === 'elsewhere') return;
+          continue;
+        }
+        if (!(err instanceof OperationFailedError)) throw err;
+        op = err.operation;
+        failed = true;
+      }
+      break;
     }
     const r = (op.result ?? {}) as UpgradeResult;
     const rolledBack = failed || r.rolledBack === true;
@@ -268,21 +300,28 @@ async function switchover(f: F, s: RunSettings, journal: JournalHandle, view: Cl
         throw new CliError('precondition', `the primary ${st.node} must hand over before its upgrade, but no follower on ${journal.current.version} is healthy and streaming; fix that, then \`rustydb-admin cluster upgrade resume\``);
       }
       const startedAt = new Date().toISOString();
+      // The operation id follows from the request id (agent/views.ts): journaled in the same write
+      // that marks the step, before the request is sent, so an abort or a resume can follow it.
+      const requestId = `${journal.current.id}-switchover-${attempt}-${randomUUID().slice(0, 8)}`;
+      const id = switchoverOperationId(requestId);
       await journal.write((x) => {
         x.plan[index].step = 'switchover';
-        x.switchover = { from: st.node, to: to.id, operation: null, startedAt, durationMs: null };
+        x.switchover = { from: st.node, to: to.id, operation: id, startedAt, durationMs: null };
         x.message = `switching over from ${st.node} to ${to.id}`;
       });
       ui.set(`switching over to ${to.id}`);
-      const op = await s.client.post<OperationView>(API_PATHS.switchover, { to: to.id, request_id: `${journal.current.id}-switchover-${attempt}` });
-      opId = op.id;
-      await journal.write((x) => {
-        x.switchover!.operation = op.id;
-      });
+      await askSwitchover(s, journal, index, to.id, requestId);
+      opId = id;
     } else ui.set(`following switchover ${opId}`);
     let op: OperationView;
     try {
-      op = await waitForOperation(f, s.client, opId, { timeoutMs: s.transferTimeoutMs, pollMs: Math.min(s.pollMs, 200), progress: ui.progress });
+      op = await waitForOperation(f, s.client, opId, { timeoutMs: s.transferTimeoutMs, pollMs: Math.min(s.pollMs, 200), progress: ui.progress }).catch(async (err: unknown) => {
+        // Journaled by a run that died before the request reached the cluster: send it now, with the same id.
+        const sw = journal.current.switchover;
+        if (!(err instanceof ApiRequestError && err.status === 404) || known === null || !sw?.to || !known.startsWith('op-')) throw err;
+        await askSwitchover(s, journal, index, sw.to, known.slice('op-'.length));
+        return waitForOperation(f, s.client, known, { timeoutMs: s.transferTimeoutMs, pollMs: Math.min(s.pollMs, 200), progress: ui.progress });
+      });
     } catch (err) {
       // A failed switchover changed nothing: forget it, so that a resume asks for a new one.
       if (err instanceof OperationFailedError) {
@@ -305,6 +344,22 @@ async function switchover(f: F, s: RunSettings, journal: JournalHandle, view: Cl
   }
 }
 
+/** Request the switchover; a refusal (nothing changed) un-marks the step, so that a resume decides again. */
+async function askSwitchover(s: RunSettings, journal: JournalHandle, index: number, to: string, requestId: string): Promise<void> {
+  try {
+    await s.client.post<OperationView>(API_PATHS.switchover, { to, request_id: requestId });
+  } catch (err) {
+    if (err instanceof ApiRequestError && err.status >= 400 && err.status < 500) {
+      await journal.write((x) => {
+        x.plan[index].step = 'pending';
+        x.switchover = null;
+        x.message = `the switchover to ${to} was refused: ${err.message}`;
+      });
+    }
+    throw err;
+  }
+}
+
 /** Wait until `node` reports `version` and is no longer upgrading (an upgrade whose operation we do not know). */
 async function waitRelease(f: F, s: RunSettings, node: string, version: string): Promise<void> {
   const deadline = Date.now() + s.timeoutMs;
@@ -322,8 +377,8 @@ async function waitRelease(f: F, s: RunSettings, node: string, version: string):
   }
 }
 
-/** Wait until the node streams with little lag and the cluster has quorum and takes writes. */
-async function waitGate(f: F, s: RunSettings, node: string): Promise<void> {
+/** Wait until the node streams with little lag and the cluster has quorum and takes writes; refused (exit 6) while another procedure is pending. */
+async function waitGate(f: F, s: RunSettings, node: string, journal?: JournalHandle): Promise<void> {
   const deadline = Date.now() + s.timeoutMs;
   const interrupt = interruptSignal(f);
   let why: string | null = 'not checked yet';
@@ -333,6 +388,12 @@ async function waitGate(f: F, s: RunSettings, node: string): Promise<void> {
     for (;;) {
       const view = await s.client.get<ClusterView>(API_PATHS.cluster).catch((err: unknown) => (why = (err as Error).message, null));
       if (view) why = gateProblem(view, node, s.maxLagBytes);
+      // Another procedure pending (a switchover/failover request, a force-quorum): the gate refuses, naming it.
+      const blocked = view ? ((await readJournalAnswer(s.client).catch(() => null))?.blockedBy ?? null) : null;
+      if (blocked && journal) {
+        p.fail(`closed: ${blocked.message}`);
+        throw blockedConflict(journal.current, blocked, `the health gate after ${node} is closed`);
+      }
       // Open on two looks in a row: a node that just came back may report streaming before its peers see it.
       if (why === null && ++open >= 2) return p.done('open: streaming, quorum, writable');
       if (why !== null) open = 0;

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { API_PATHS, type ClusterView } from '../../../agent/api/wire.ts';
-import { isActive, planProblems, planUpgrade, type PlanProblem, type UpgradeJournal, type UpgradeStep } from '../../../agent/upgrade-journal.ts';
+import { isActive, planProblems, planUpgrade, type PlanProblem, type ProcedureConflict, type UpgradeJournal, type UpgradeStep } from '../../../agent/upgrade-journal.ts';
 import { ApiClient, DEFAULT_REQUEST_TIMEOUT_MS } from '../../api/client.ts';
 import { outputFormat, type Factory } from '../../cli.ts';
 import { resolveTarget, type Target } from '../../contexts.ts';
@@ -25,7 +25,7 @@ import { printJson, printTable, type OutputFormat } from '../../output.ts';
 import { requireConfirmation } from '../../prompt.ts';
 import { parseDuration } from './failover.ts';
 import { newCmdUpgradeAbort } from './upgrade-abort.ts';
-import { createJournal, JournalHandle, readJournal, runningConflict } from './upgrade-journal-client.ts';
+import { createJournal, JournalHandle, readJournalAnswer, runningConflict } from './upgrade-journal-client.ts';
 import { newCmdUpgradeResume } from './upgrade-resume.ts';
 import { runJournal, type RunSettings } from './upgrade-run.ts';
 import { newCmdUpgradeStatus, printReport } from './upgrade-status.ts';
@@ -67,7 +67,7 @@ export function newCmdUpgrade(f: Factory, runF: (o: UpgradeOptions) => Promise<v
     .addHelpText(
       'after',
       '\nExamples:\n  rustydb-admin cluster upgrade --version 15.18 --dry-run\n  rustydb-admin cluster upgrade --version 15.18 --yes\n  rustydb-admin cluster upgrade status\n  rustydb-admin cluster upgrade resume\n' +
-        '\nExit codes: 0 every node upgraded; 3 not confirmed; 5 unfit cluster, a refused node, or a node rolled back (journal failed);\n  6 another upgrade is running; 7 timed out; 130 Ctrl-C (7 and 130 leave the journal running: `resume` continues it)\n',
+        '\nExit codes: 0 every node upgraded; 3 not confirmed; 5 unfit cluster, a refused node, or a node rolled back (journal failed);\n  6 another upgrade, a switchover/failover or a force-quorum is running; 7 timed out; 130 Ctrl-C (7 and 130 leave the journal running: `resume` continues it)\n',
     )
     .action(async (opts: { version?: string; dryRun: boolean; yes: boolean; pauseBetween: number; transferTimeout: number; timeout: number }, c: Command) => {
       if (!opts.version) throw new CliError('usage', 'give the release to move to: --version R (e.g. --version 15.18); or use `cluster upgrade status|resume|abort`');
@@ -88,11 +88,14 @@ export function runSettings(o: UpgradeRunOptions, client: ApiClient): RunSetting
 
 export async function upgradeRun(f: Factory, o: UpgradeOptions): Promise<void> {
   const client = new ApiClient(o.target.endpoints, { timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS });
-  const [view, current] = await Promise.all([client.get<ClusterView>(API_PATHS.cluster), readJournal(client)]);
+  const [view, answer] = await Promise.all([client.get<ClusterView>(API_PATHS.cluster), readJournalAnswer(client)]);
+  const current = answer.journal;
   if (isActive(current)) throw runningConflict(current!);
   const plan = planUpgrade(view, o.version);
   const problems = planProblems(view, o.version);
-  if (o.dryRun) return printPlan(f, o, view, plan, problems);
+  if (o.dryRun) return printPlan(f, o, view, plan, problems, answer.blockedBy);
+  // Another procedure pending (a switchover/failover, a force-quorum): exit 6 naming it, nothing written.
+  if (answer.blockedBy) throw new CliError('conflict', `the upgrade to ${o.version} does not start now: ${answer.blockedBy.message}; nothing was changed`);
   if (problems.length > 0) throw refused(o.version, problems);
   if (plan.every((s) => s.step === 'done')) {
     if (o.output === 'json') printJson(f.io, { version: o.version, state: 'succeeded', message: `every node runs ${o.version} already`, nodes: [] });
@@ -127,7 +130,7 @@ function refused(version: string, problems: PlanProblem[]): CliError {
   return new CliError('precondition', `the cluster is not fit for an upgrade to ${version}: ${problems.map((p) => `${p.check}: ${p.detail}`).join('; ')}; nothing was changed`);
 }
 
-function printPlan(f: Factory, o: UpgradeOptions, view: ClusterView, plan: UpgradeStep[], problems: PlanProblem[]): void {
+function printPlan(f: Factory, o: UpgradeOptions, view: ClusterView, plan: UpgradeStep[], problems: PlanProblem[], blockedBy: ProcedureConflict | null): void {
   const primary = plan.find((s) => s.role === 'primary' && s.step !== 'done') ?? null;
   const checks = [
     { check: 'same major', ok: !problems.some((p) => p.check === 'same major'), detail: `every node moves within its major to ${o.version}` },
@@ -135,7 +138,7 @@ function printPlan(f: Factory, o: UpgradeOptions, view: ClusterView, plan: Upgra
     { check: 'writable', ok: view.writable, detail: view.problem ?? `primary ${view.primary ?? '(none)'}` },
     { check: 'members healthy', ok: !problems.some((p) => p.check === 'healthy' || p.check === 'active'), detail: problems.filter((p) => p.check === 'healthy' || p.check === 'active').map((p) => p.detail).join('; ') || 'all healthy and active' },
     { check: 'switchover target', ok: !problems.some((p) => p.check === 'switchover target'), detail: primary ? 'an upgraded follower takes over before the primary is upgraded' : 'not needed' },
-    { check: 'no other procedure', ok: true, detail: 'no upgrade is running' },
+    { check: 'no other procedure', ok: blockedBy === null, detail: blockedBy?.message ?? 'no upgrade, switchover/failover or force-quorum is running' },
   ];
   const steps = plan.map((s, i) => ({
     order: i + 1,

@@ -64,6 +64,8 @@ export interface HaInput {
   busy: string | null;
   /** The operator stopped this node's engine (`node stop`): keep it stopped (kept on local disk). */
   engineHeld: boolean;
+  /** How long this node's engine has not answered as running (0 while it does). */
+  engineDownForMs?: number;
 }
 
 export type HaAction =
@@ -161,6 +163,18 @@ export function decide(i: HaInput): HaDecision {
         return {
           action: { kind: 'transfer-leadership', to },
           sentence: `handing Raft leadership to ${to}: my engine is stopped on purpose and the primary (me) must be replaced`,
+        };
+      }
+    }
+    // Nor does it notice its own engine hanging or failing to start: past the failover
+    // timeout, a voter that watches the primary from outside must lead.
+    const downFor = i.engineDownForMs ?? 0;
+    if (primary.node === me && !runningAsPrimary && downFor >= i.state.config.failoverTimeoutMs) {
+      const to = i.state.members.find((m) => m.id !== me && m.kind === 'voter' && m.adminState === 'active')?.id;
+      if (to) {
+        return {
+          action: { kind: 'transfer-leadership', to },
+          sentence: `handing Raft leadership to ${to}: my engine, the primary's, has not answered for ${fmtMs(downFor)} (${i.engine.problem ?? 'not running'}); the primary (me) may have to be replaced`,
         };
       }
     }

@@ -80,6 +80,8 @@ export class HaLoop {
   /** A clone moved the old data directory aside: discard it once the new copy streams. */
   private previousToDiscard = false;
   private notStreamingSince: number | null = null;
+  /** Since when the engine has not answered as running (monotonic ms); null while it runs. */
+  private engineDownSince: number | null = null;
   /** Epoch of the primary we last rewound onto. */
   private rewoundEpoch: number | null = null;
   /** Standbys the primary's replication slots were last made for (null: not checked as primary yet). */
@@ -175,6 +177,8 @@ export class HaLoop {
   async cycle(): Promise<void> {
     const t0 = this.clock();
     this.engine = this.driver ? await this.driver.status().catch((err) => ({ ...STOPPED, problem: String(err) })) : STOPPED;
+    if (this.engine.running) this.engineDownSince = null;
+    else this.engineDownSince ??= this.clock();
 
     let snap: Snapshot | null = null;
     try {
@@ -230,6 +234,7 @@ export class HaLoop {
       rewindFailed: this.rewindFailedEpoch !== null && this.rewindFailedEpoch === (snap?.primary?.value.epoch ?? null),
       busy: this.busy,
       engineHeld: this.o.local.get().engineHeld,
+      engineDownForMs: this.engineDownSince === null ? 0 : this.clock() - this.engineDownSince,
     });
     this.note(decision);
     try {

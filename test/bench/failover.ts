@@ -20,7 +20,13 @@
  * would not fit are skipped and said so; a watchdog stops everything. Exit
  * code 1 if any acknowledged write was lost.
  *
- * Not part of `npm test`. Options: --trials N, --seed-trials N, --profile lan|seed|all, --budget-s S.
+ * Then, when network namespaces are available (root, iproute2, nftables),
+ * the fault suite's harness (test/faults/run.ts) isolates the primary of a
+ * cluster whose nodes each live in their own namespace, `--isolation-trials N`
+ * times (default 5; 0 skips): failover time from real network isolation, with
+ * its checker's verdict (lost writes, dual-primary windows).
+ *
+ * Not part of `npm test`. Options: --trials N, --seed-trials N, --profile lan|seed|all, --budget-s S, --isolation-trials N.
  */
 
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +34,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { faultSupport } from '../faults/net/fabric.ts';
 import { Sandbox } from '../../src/sandbox/cluster.ts';
 import { logEntries, missing, readIds, waitFor } from '../integration/helpers/checker.ts';
 import { ACKED_TABLE, crashFailover, createTables, pgNodeOf, plannedSwitchover, rejoin, type TrialResult } from '../integration/helpers/trials.ts';
@@ -67,8 +76,11 @@ const { values: args } = parseArgs({
     'seed-trials': { type: 'string' },
     profile: { type: 'string', default: 'all' },
     'budget-s': { type: 'string', default: '330' },
+    'isolation-trials': { type: 'string', default: '5' },
   },
 });
+const isolationTrials = Number(args['isolation-trials']);
+if (!Number.isInteger(isolationTrials) || isolationTrials < 0) usage(`--isolation-trials must be 0 or a positive integer, got ${args['isolation-trials']}`);
 const trials = positiveInt(args.trials!, '--trials');
 const seedTrials = args['seed-trials'] === undefined ? Math.min(3, trials) : positiveInt(args['seed-trials'], '--seed-trials');
 const budgetMs = positiveInt(args['budget-s']!, '--budget-s') * 1000;
@@ -128,6 +140,7 @@ try {
   await cleanup();
   clearTimeout(watchdog);
 }
+if (isolationTrials > 0) lostAny = !(await isolationFailovers(isolationTrials)) || lostAny;
 // Exit 1 when an acknowledged write was lost. Exit explicitly: abandoned client
 // sockets and HTTP keep-alives must not hold the process open.
 process.exit(lostAny ? 1 : 0);
@@ -343,6 +356,29 @@ function phaseLine(samples: Sample[]): string {
     .join(' → ');
 }
 
+/**
+ * Failover under real network isolation: the fault suite's `isolate-primary`
+ * scenario (nodes in network namespaces, nftables drops the primary's peer
+ * traffic, clients keep reaching it). Prints its report; false on any failed run.
+ */
+async function isolationFailovers(n: number): Promise<boolean> {
+  const support = faultSupport();
+  if (!support.ok) {
+    console.log(`\nisolation failover: skipped (${support.reason})`);
+    return true;
+  }
+  say(`isolation failover: ${n} trials in network namespaces (test/faults/run.ts --scenario isolate-primary)`);
+  const script = fileURLToPath(new URL('../faults/run.ts', import.meta.url));
+  const out = spawnSync(process.execPath, ['--import', 'tsx', script, '--scenario', 'isolate-primary', '--iterations', String(n)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const lines = out.stdout.split('\n');
+  const report = lines.slice(lines.findIndex((l) => l.startsWith('scenario ')));
+  console.log('\nisolation failover (3 nodes in network namespaces, primary cut off from its peers by nftables, clients still reach it;');
+  console.log('failover time = isolation -> first write acknowledged in the new epoch, from the per-node probes):');
+  for (const l of report) if (l.trim() !== '') console.log(`  ${l}`);
+  if (out.status !== 0) console.log(out.stdout.slice(-6000));
+  return out.status === 0;
+}
+
 /** Nearest-rank quantile; NaN for no values. */
 function quantile(values: number[], q: number): number {
   if (values.length === 0) return NaN;
@@ -365,7 +401,7 @@ function positiveInt(s: string, flag: string): number {
 }
 
 function usage(msg: string): never {
-  process.stderr.write(`bench:failover: ${msg}\nusage: node --import tsx test/bench/failover.ts [--trials N] [--seed-trials N] [--profile lan|seed|all] [--budget-s S]\n`);
+  process.stderr.write(`bench:failover: ${msg}\nusage: node --import tsx test/bench/failover.ts [--trials N] [--seed-trials N] [--profile lan|seed|all] [--budget-s S] [--isolation-trials N]\n`);
   process.exit(2);
 }
 

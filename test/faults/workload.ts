@@ -313,7 +313,10 @@ class Client {
     const value = `${this.name}.${++this.n}`;
     const dice = Math.random();
     if (dice < 0.4) {
-      return { op: { ...base, kind: 'read', key }, sql: `SELECT concat_ws('|', coalesce(v, '-'), version, ${WHO}) AS r FROM fault_kv WHERE k = '${key}'` };
+      // FOR UPDATE makes the read commit like a write (it waits for the synchronous standbys),
+      // so a primary cut off from the cluster cannot answer it from stale data. A plain SELECT
+      // is only as fresh as the node answering it: a frozen agent's engine serves old values.
+      return { op: { ...base, kind: 'read', key }, sql: `SELECT concat_ws('|', coalesce(v, '-'), version, ${WHO}) AS r FROM fault_kv WHERE k = '${key}' FOR UPDATE` };
     }
     if (dice < 0.6) {
       return {

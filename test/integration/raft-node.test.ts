@@ -15,6 +15,7 @@ import { RaftNode } from '../../agent/raft/node.ts';
 import { openSqliteStorage } from '../../agent/raft/storage.ts';
 import { StoreError } from '../../agent/raft/store.ts';
 import { HttpTransport, raftPeerRoutes } from '../../agent/raft/transport.ts';
+import { fillDisk, freeDisk, mountSmallDisk, unmountSmallDisk } from '../faults/inject/disk.ts';
 
 // Snapshot often and keep few entries behind it, so a node that was down
 // catches up through InstallSnapshot rather than the log alone.
@@ -34,7 +35,7 @@ const fatal: Error[] = [];
 const founders = ['n1', 'n2', 'n3'];
 
 
-async function startNode(id: string, opts: { bootstrap?: boolean } = {}): Promise<Running> {
+async function startNode(id: string, opts: { bootstrap?: boolean; storageDir?: string } = {}): Promise<Running> {
   const transport = new HttpTransport({ selfId: id, messageTimeoutMs: 500 });
   const node = new RaftNode({
     id,
@@ -46,6 +47,7 @@ async function startNode(id: string, opts: { bootstrap?: boolean } = {}): Promis
     seed: id.charCodeAt(1) * 7919,
     requestTimeoutMs: 5000,
     onFatal: (e) => fatal.push(e),
+    storageDir: opts.storageDir,
   });
   const app = Fastify({ logger: false });
   await app.register(raftPeerRoutes(node));
@@ -229,6 +231,36 @@ test('leadership transfer moves the leader to the chosen voter', async () => {
   await leader.node.transferLeadership(to);
   await waitFor(`all nodes following ${to}`, () => agreedLeader()?.id === to);
   assert.deepEqual(await leader.node.put('/after-transfer', 'ok'), { ok: true, version: 1 });
+});
+
+test('a full disk pauses a node (no exit, nothing acknowledged) and it catches up once there is room', { skip: process.getuid?.() === 0 ? false : 'needs root to mount a tmpfs' }, async () => {
+  const leader = await waitFor('a leader', () => agreedLeader());
+  const { id } = follower(leader);
+  const dir = join(root, id);
+  await stopNode(id);
+  mountSmallDisk(dir, 16);
+  try {
+    const r = await startNode(id, { storageDir: dir });
+    await waitFor(`${id} caught up`, () => r.node.status().applied >= leader.node.status().applied);
+    fillDisk(dir);
+    for (let i = 0; i < 200 && r.node.status().problem === null; i++) await leader.node.put(`/full/${i}`, 'x'.repeat(2000));
+    assert.match(r.node.status().problem ?? '(not paused)', /is full/);
+    assert.equal(r.node.leader(), null, 'a paused node knows no leader');
+    assert.equal(running.has(id), true);
+    // The two others are a majority: writes go on without it.
+    await leader.node.put('/full/after', 'yes');
+    freeDisk(dir);
+    await waitFor(`${id} resumed`, () => r.node.status().problem === null);
+    const until = performance.now() + 10_000;
+    while ((await r.node.get('/full/after', { consistency: 'local' }))?.value !== 'yes') {
+      if (performance.now() > until) assert.fail(`${id} did not catch up after its disk had room again`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  } finally {
+    await stopNode(id);
+    unmountSmallDisk(dir);
+    await startNode(id);
+  }
 });
 
 test('a node cut off from the quorum refuses writes and linearizable reads, but serves local reads', async () => {

@@ -254,3 +254,16 @@ test('a fenced primary that leads Raft stops its engine, then hands leadership a
   const then = decide(input({ self, raft, state, engine: engine({ running: false, inRecovery: false, streamingFrom: null, following: null }) }));
   assert.deepEqual(then.action, { kind: 'transfer-leadership', to: 'n2' });
 });
+
+test('a primary that leads Raft and whose engine does not answer hands leadership away after the failover timeout, not before', () => {
+  const self = { id: 'n1', kind: 'voter' as const };
+  const raft = { isLeader: true, leader: 'n1' };
+  const hung = engine({ running: false, inRecovery: false, streamingFrom: null, following: null, problem: 'postmaster is up but does not answer' });
+  const early = decide(input({ self, raft, engine: hung, engineDownForMs: config.failoverTimeoutMs - 1 }));
+  assert.equal(early.action.kind, 'start-engine', 'a fresh crash is first the agent\'s to restart');
+  const late = decide(input({ self, raft, engine: hung, engineDownForMs: config.failoverTimeoutMs }));
+  assert.deepEqual(late.action, { kind: 'transfer-leadership', to: 'n2' });
+  assert.match(late.sentence, /does not answer/);
+  // Not the leader: nothing to hand over; it keeps trying to start its engine.
+  assert.equal(decide(input({ self, raft: { isLeader: false, leader: 'n2' }, engine: hung, engineDownForMs: 60_000 })).action.kind, 'start-engine');
+});

@@ -11,7 +11,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { certSummary, createCa, createKeyAndCsr, fingerprint, isSignedBy, issueNodeCert, keyMatches, PkiError, sanList, selfSignedCert, signCsr, writeSecretFile } from '../../agent/security/pki.ts';
+import { BACKDATE_MS, certSummary, createCa, createKeyAndCsr, fingerprint, isSignedBy, issueNodeCert, keyMatches, PkiError, sanList, selfSignedCert, signCsr, writeSecretFile } from '../../agent/security/pki.ts';
 import { checkJoinToken, newJoinToken, parseJoinToken, type JoinTokenRecord } from '../../agent/security/join-tokens.ts';
 import { certFingerprint, readTlsMaterial, TlsFilesError } from '../../agent/security/tls-client.ts';
 
@@ -33,6 +33,12 @@ test('a node certificate is signed by the CA, carries the signer-given SANs and 
   assert.equal(x.ca, false);
   assert.deepEqual([...(x.keyUsage ?? [])].sort(), ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
   assert.equal(new X509Certificate(ca.certPem).ca, true);
+  // Valid from a day back, so a node whose clock runs behind still accepts its peers.
+  for (const pem of [n.certPem, ca.certPem]) {
+    const from = Date.parse(new X509Certificate(pem).validFrom);
+    assert.ok(Date.now() - from >= BACKDATE_MS - 60_000, `valid only from ${new X509Certificate(pem).validFrom}`);
+  }
+  assert.ok(Date.parse(x.validTo) - Date.now() > 364 * 24 * 3600 * 1000, 'a node certificate still lasts a year from now');
 });
 
 test('signCsr refuses a CSR for another node, and garbage', () => {

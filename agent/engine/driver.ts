@@ -45,6 +45,8 @@ export interface EngineStatus {
   startedAt: string | null;
   /** Why the engine is not running (last start failure), for status output. */
   problem: string | null;
+  /** Not running as a database, yet its postmaster is alive: hung, paused, or busy starting or stopping. */
+  unresponsive?: boolean;
 }
 
 export interface ReplicaStatus {

@@ -241,6 +241,9 @@ function asPrimary(i: HaInput, primary: PrimaryRecord): HaDecision {
     if (i.holdStreamingUntil !== null && i.now < i.holdStreamingUntil) {
       return none(`holding my engine stopped for a switchover (${fmtMs(i.holdStreamingUntil - i.now)} left)`);
     }
+    // A live postmaster that does not answer cannot be started again; pg_ctl would only wait.
+    // If it lasts, the leader (or this node, leading) moves the primary elsewhere.
+    if (e.unresponsive) return none(`my engine (the primary's) runs but does not answer (${e.problem ?? 'no answer'}): waiting for it`);
     return { action: { kind: 'start-engine' }, sentence: `starting my engine as primary of epoch ${primary.epoch}` };
   }
   if (e.inRecovery) {

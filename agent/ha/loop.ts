@@ -602,6 +602,8 @@ export class HaLoop {
     if (!p || p.node !== this.o.self.id || p.epoch !== epoch) throw new Error(`not the primary of epoch ${epoch}`);
     this.holdUntil = this.clock() + holdMs;
     const d = this.driver!;
+    // Checkpoint while still serving: the shutdown checkpoint, which clients wait out, is then short.
+    await d.checkpoint().catch((err) => this.o.logger.warn({ err: errText(err) }, 'checkpoint before the switchover failed; stopping anyway'));
     const before = await d.status();
     await d.stop('fast');
     return { nodeId: this.o.self.id, flushLsn: before.flushLsn, timeline: before.timeline };

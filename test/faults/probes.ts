@@ -18,8 +18,8 @@
 
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { abandon, isSyncWaitCancelled, sleep, TimeoutError, withTimeout } from '../integration/helpers/pg.ts';
-import type { FaultNode, Outcome } from './workload.ts';
+import { abandon, connect, isSyncWaitCancelled, sleep, TimeoutError, withTimeout } from '../integration/helpers/pg.ts';
+import { pgNodeOfFault, type FaultNode, type Outcome } from './workload.ts';
 
 /** One probe write. Times are the harness's performance.now(). */
 export interface ProbeRecord {
@@ -195,15 +195,6 @@ export function startProbes(opts: ProbeOptions): Probes {
 const noop = (): void => {};
 
 /** Connect with a bounded connect time (the pg helpers' connect, for a FaultNode). */
-async function connectProbe(n: FaultNode, timeoutMs: number): Promise<pg.Client> {
-  const c = new pg.Client({ host: n.host, port: n.port, user: n.user, password: n.password, database: n.database, connectionTimeoutMillis: timeoutMs });
-  // An 'error' event without a listener would crash the process when the server dies under us.
-  c.on('error', () => {});
-  try {
-    await c.connect();
-  } catch (err) {
-    abandon(c);
-    throw err;
-  }
-  return c;
+function connectProbe(n: FaultNode, timeoutMs: number): Promise<pg.Client> {
+  return connect(pgNodeOfFault(n), timeoutMs);
 }

@@ -69,31 +69,38 @@ export interface Scenario {
 
 const LEASE_MS = 1000;
 
+/** kill -9 of the primary's agent and PostgreSQL, restarted when healing; waits for the failover. */
+async function crashPrimary(c: ScenarioContext, why = '', timeoutMs?: number): Promise<void> {
+  c.faultNow(`kill -9 of ${c.primary}'s agent and PostgreSQL${why}`);
+  c.killAgent(c.primary);
+  c.killEngine(c.primary);
+  c.onHeal(`start ${c.primary}'s agent`, () => c.sb.startAgent(c.primary));
+  await c.waitNewPrimary(c.primary, timeoutMs);
+  await c.sleep(1000);
+}
+
+/** Cut the primary off from its peers (and clients too with `clients`), healed later; waits for the failover. */
+async function isolatePrimary(c: ScenarioContext, clients: boolean, timeoutMs?: number): Promise<void> {
+  c.faultNow(`isolating ${c.primary} from its peers${clients ? ' and clients' : ' (clients still reach it)'}`);
+  await c.parts.isolate(c.primary, { clients });
+  c.onHeal('partition', () => c.parts.heal());
+  await c.waitNewPrimary(c.primary, timeoutMs);
+  await c.sleep(1500);
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     name: 'isolate-primary',
     what: 'the primary loses its peers (clients still reach it): it must stop acknowledging, a standby takes over',
     iterations: 10,
     short: true,
-    async run(c) {
-      c.faultNow(`isolating ${c.primary} from its peers (clients still reach it)`);
-      await c.parts.isolate(c.primary, { clients: false });
-      c.onHeal('partition', () => c.parts.heal());
-      await c.waitNewPrimary(c.primary);
-      await c.sleep(1500);
-    },
+    run: (c) => isolatePrimary(c, false),
   },
   {
     name: 'isolate-primary-all',
     what: 'the primary loses everyone, clients too: a standby takes over',
     iterations: 6,
-    async run(c) {
-      c.faultNow(`isolating ${c.primary} from peers and clients`);
-      await c.parts.isolate(c.primary, { clients: true });
-      c.onHeal('partition', () => c.parts.heal());
-      await c.waitNewPrimary(c.primary);
-      await c.sleep(1000);
-    },
+    run: (c) => isolatePrimary(c, true),
   },
   {
     name: 'split-2-1-primary-majority',
@@ -208,14 +215,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'kill-primary-both',
     what: 'kill -9 of agent and engine of the primary: a standby takes over; the node rejoins (rewind) when restarted',
     iterations: 10,
-    async run(c) {
-      c.faultNow(`kill -9 of ${c.primary}'s agent and PostgreSQL`);
-      c.killAgent(c.primary);
-      c.killEngine(c.primary);
-      c.onHeal(`start ${c.primary}'s agent`, () => c.sb.startAgent(c.primary));
-      await c.waitNewPrimary(c.primary);
-      await c.sleep(1000);
-    },
+    run: (c) => crashPrimary(c),
   },
   {
     name: 'pause-primary-agent',
@@ -278,12 +278,7 @@ export const SCENARIOS: Scenario[] = [
       for (const a of c.nodes) for (const b of c.nodes) if (a !== b) c.proxy.set(a, b, { delayMs: 30, jitterMs: 20 });
       c.onHeal('link delays', () => c.proxy.clear());
       await c.sleep(3000);
-      c.faultNow(`kill -9 of ${c.primary}'s agent and PostgreSQL`);
-      c.killAgent(c.primary);
-      c.killEngine(c.primary);
-      c.onHeal(`start ${c.primary}'s agent`, () => c.sb.startAgent(c.primary));
-      await c.waitNewPrimary(c.primary, 90_000);
-      await c.sleep(1000);
+      await crashPrimary(c, ' (slow links)', 90_000);
     },
   },
   {
@@ -295,11 +290,7 @@ export const SCENARIOS: Scenario[] = [
       for (const a of c.nodes) for (const b of c.nodes) if (a !== b) c.proxy.set(a, b, { dropConnections: 0.3, stallMs: 1500 });
       c.onHeal('link losses', () => c.proxy.clear());
       await c.sleep(4000);
-      c.faultNow(`isolating ${c.primary} from its peers`);
-      await c.parts.isolate(c.primary, { clients: false });
-      c.onHeal('partition', () => c.parts.heal());
-      await c.waitNewPrimary(c.primary, 90_000);
-      await c.sleep(1000);
+      await isolatePrimary(c, false, 90_000);
     },
   },
   {
@@ -314,12 +305,7 @@ export const SCENARIOS: Scenario[] = [
       c.jumpClock(c.primary, 3600);
       c.jumpClock(s1, -3600);
       await c.sleep(4000);
-      c.faultNow(`kill -9 of ${c.primary}'s agent and PostgreSQL (clocks skewed)`);
-      c.killAgent(c.primary);
-      c.killEngine(c.primary);
-      c.onHeal(`start ${c.primary}'s agent`, () => c.sb.startAgent(c.primary));
-      await c.waitNewPrimary(c.primary);
-      await c.sleep(1000);
+      await crashPrimary(c, ' (clocks skewed)');
     },
   },
   {
@@ -331,11 +317,7 @@ export const SCENARIOS: Scenario[] = [
       const [s1] = c.standbys;
       await c.restartWithFastClock(s1, 2);
       await c.sleep(5000);
-      c.faultNow(`isolating ${c.primary} from its peers`);
-      await c.parts.isolate(c.primary, { clients: false });
-      c.onHeal('partition', () => c.parts.heal());
-      await c.waitNewPrimary(c.primary);
-      await c.sleep(1500);
+      await isolatePrimary(c, false);
     },
   },
   {

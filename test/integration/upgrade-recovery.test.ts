@@ -17,10 +17,10 @@
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import pg from 'pg';
 import type { ClusterView, NodeView, OperationView } from '../../agent/api/wire.ts';
 import { Sandbox } from '../../src/sandbox/cluster.ts';
 import { adminEnv, closeTestSandbox, makeTestRoot, runAdmin, type TestSandbox } from './helpers/cli-sandbox.ts';
+import { queryOnce } from './helpers/pg.ts';
 
 let box: TestSandbox;
 let sb: Sandbox;
@@ -29,15 +29,7 @@ let standbys: string[] = [];
 
 const cli = (args: string[]) => runAdmin(args, adminEnv(box), 300_000);
 
-async function sql<T extends Record<string, unknown>>(id: string, text: string): Promise<T[]> {
-  const c = new pg.Client(sb.pgConfigFor(id));
-  await c.connect();
-  try {
-    return (await c.query<T>(text)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = <T extends Record<string, unknown>>(id: string, text: string): Promise<T[]> => queryOnce<T>({ id, config: sb.pgConfigFor(id) }, text, [], 30_000);
 
 const serverVersion = async (id: string) => (await sql<{ server_version: string }>(id, 'SHOW server_version'))[0].server_version.split(' ')[0];
 const streams = async (id: string) => (await sql<{ status: string }>(id, 'SELECT status FROM pg_stat_wal_receiver'))[0]?.status === 'streaming';

@@ -267,3 +267,11 @@ test('a primary that leads Raft and whose engine does not answer hands leadershi
   // Not the leader: nothing to hand over; it keeps trying to start its engine.
   assert.equal(decide(input({ self, raft: { isLeader: false, leader: 'n2' }, engine: hung, engineDownForMs: 60_000 })).action.kind, 'start-engine');
 });
+
+test('a primary whose postmaster is alive but does not answer is not started again: it waits (the leader moves the primary if it lasts)', () => {
+  const self = { id: 'n1', kind: 'voter' as const };
+  const hung = engine({ running: false, inRecovery: false, streamingFrom: null, following: null, problem: 'postmaster is up but does not answer: timeout', unresponsive: true });
+  const d = decide(input({ self, raft: { isLeader: false, leader: 'n2' }, engine: hung, engineDownForMs: 500 }));
+  assert.equal(d.action.kind, 'none');
+  assert.match(d.sentence, /does not answer/);
+});

@@ -145,6 +145,6 @@ export async function readStatus(settings: EngineSettings, problem: string | nul
     return { running: true, initialized: true, problem: null, ...q };
   } catch (err) {
     // Starting, shutting down, or stuck: running as a process but not as a database.
-    return notRunning(true, `postmaster is up but does not answer: ${(err as Error).message}`);
+    return { ...notRunning(true, `postmaster is up but does not answer: ${(err as Error).message}`), unresponsive: true };
   }
 }

@@ -175,4 +175,6 @@ export interface EngineDriver {
   switchBinDir(dir: string): Promise<void>;
   /** CHECKPOINT (a restartpoint on a standby): makes the next shutdown and start quick. */
   checkpoint(): Promise<void>;
+  /** Space on the data directory's file system (null when it cannot be read). */
+  dataDirSpace?(): { dir: string; freeBytes: number; totalBytes: number } | null;
 }

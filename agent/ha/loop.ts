@@ -80,6 +80,8 @@ export class HaLoop {
   /** A clone moved the old data directory aside: discard it once the new copy streams. */
   private previousToDiscard = false;
   private notStreamingSince: number | null = null;
+  /** Was the data directory nearly full at the last cycle? */
+  private diskLow = false;
   /** Since when the engine has not answered as running (monotonic ms); null while it runs. */
   private engineDownSince: number | null = null;
   /** Epoch of the primary we last rewound onto. */
@@ -236,6 +238,8 @@ export class HaLoop {
       engineHeld: this.o.local.get().engineHeld,
       engineDownForMs: this.engineDownSince === null ? 0 : this.clock() - this.engineDownSince,
     });
+    const full = this.diskWarning();
+    if (full) decision.warning = decision.warning ? `${decision.warning}; ${full}` : full;
     this.note(decision);
     try {
       await this.execute(decision.action, snap);
@@ -256,6 +260,23 @@ export class HaLoop {
       this.lastSentence = d.sentence;
       this.sameSentenceCount = 0;
     }
+  }
+
+  /**
+   * A (nearly) full data directory: PostgreSQL keeps running but writes fail, so no
+   * failover happens (Patroni's choice too); the operator must hear of it. Said in
+   * the cluster view's `problem` (for the primary) and logged when it starts and ends.
+   */
+  private diskWarning(): string | null {
+    const space = this.driver?.dataDirSpace?.() ?? null;
+    const low = space !== null && space.totalBytes > 0 && space.freeBytes < Math.min(64 * 1024 * 1024, space.totalBytes * 0.05);
+    const text = low ? `the data directory of ${this.o.self.id} (${space!.dir}) is nearly full: ${mb(space!.freeBytes)} free of ${mb(space!.totalBytes)}; writes fail when it is full: free space there` : null;
+    if (low !== this.diskLow) {
+      this.diskLow = low;
+      if (low) this.o.logger.warn({ dir: space!.dir, freeBytes: space!.freeBytes }, text!);
+      else this.o.logger.info({}, 'the data directory has room again');
+    }
+    return text;
   }
 
   /** First leader of a new cluster: write identity, config and members (each only if absent). */
@@ -632,6 +653,10 @@ async function waitStreamingStopped(d: EngineDriver): Promise<EngineStatus> {
     s = await d.status();
   }
   return s;
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 function errText(err: unknown): string {

@@ -18,6 +18,7 @@
  * control namespace, and destroys the fabric afterwards whatever happened.
  */
 
+import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -300,6 +301,34 @@ async function runOnce(
       event(`${id}'s agent state on a 16 MB tmpfs; filled (${(fillDisk(dir) / 1e6).toFixed(1)} MB)`);
     },
     freeAgentDisk: (id) => freeDisk(join(s.dir, id, 'agent')),
+    async smallDataDisk(id, spareMb) {
+      const dir = s.node(id).dataDir;
+      s.signalAgent(id, 'SIGTERM');
+      await waitAgentGone(s, id);
+      const usedMb = Number(execFileSync('du', ['-sm', dir], { encoding: 'utf8' }).split('\t')[0]);
+      mountSmallDisk(dir, usedMb + spareMb);
+      heals.push({
+        what: `${id}'s data directory back on the real disk`,
+        undo: async () => {
+          if (s.node(id).agentPid !== null) {
+            s.signalAgent(id, 'SIGTERM');
+            await waitAgentGone(s, id);
+          }
+          const pid = s.node(id).enginePid;
+          if (pid !== null) {
+            signalTree(pid, 'SIGKILL');
+            await new Promise((r) => setTimeout(r, 500));
+          }
+          unmountSmallDisk(dir);
+          await s.startAgent(id);
+        },
+      });
+      await s.startAgent(id);
+      await s.waitHealthy(120_000);
+      event(`${id}'s data directory on a ${usedMb + spareMb} MB tmpfs (${usedMb} MB used)`);
+    },
+    fillDataDisk: (id) => event(`${id}'s data disk filled (${(fillDisk(s.node(id).dataDir) / 1e6).toFixed(1)} MB)`),
+    freeDataDisk: (id) => freeDisk(s.node(id).dataDir),
     async switchover(to) {
       const url = s.node(primary).apiUrl;
       const res = await s.apiFetch(`${url}/v1/cluster/switchover`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to }) });

@@ -46,6 +46,11 @@ export interface ScenarioContext {
   fillAgentDisk(id: string): Promise<void>;
   /** Free the space again (the tmpfs stays until healing). */
   freeAgentDisk(id: string): void;
+  /** Move a node's PostgreSQL data directory onto a tmpfs with `spareMb` free (the node restarts; back on disk when healing). */
+  smallDataDisk(id: string, spareMb: number): Promise<void>;
+  /** Fill that tmpfs (ENOSPC) / free it again. */
+  fillDataDisk(id: string): void;
+  freeDataDisk(id: string): void;
   /** A planned switchover to `to`, waited for. */
   switchover(to: string): Promise<void>;
   /** PUT a runtime config knob through `via`'s agent (a Raft write); returns the HTTP status. */
@@ -341,6 +346,32 @@ export const SCENARIOS: Scenario[] = [
       c.event(`${s1} says: ${await c.nodeRaft(s1)}`);
       c.faultNow(`switchover ${c.primary} -> ${s1}`);
       await c.switchover(s1);
+    },
+  },
+  {
+    name: 'disk-full-primary-data',
+    what: "the primary's data directory fills up: PostgreSQL runs on but writes fail (no failover: the standbys are no better placed); the cluster says why, writes resume once there is room, nothing acknowledged is lost",
+    iterations: 2,
+    async run(c) {
+      const [s1] = c.standbys;
+      await c.smallDataDisk(s1, 48);
+      await c.switchover(s1);
+      await c.sb.waitHealthy(60_000);
+      c.event(`${s1}'s data disk fills up (it is the primary)`);
+      c.fillDataDisk(s1);
+      const deadline = Date.now() + 30_000;
+      let said: string | null = null;
+      while (said === null && Date.now() < deadline) {
+        const p = (await c.sb.clusterView().catch(() => null))?.problem ?? null;
+        if (p && /nearly full/.test(p)) said = p;
+        else await c.sleep(200);
+      }
+      if (said === null) throw new Error(`the cluster view never said that ${s1}'s data directory is full`);
+      c.event(`the cluster says: ${said}`);
+      await c.sleep(3000);
+      c.freeDataDisk(s1);
+      c.event(`${s1}'s data disk has room again`);
+      await c.sleep(2000);
     },
   },
 ];

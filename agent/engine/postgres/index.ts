@@ -6,8 +6,8 @@
  * or a clone). status() does not wait for them: it only reads.
  */
 
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, statfsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { EngineError, type EngineDriver, type EngineSettings, type EngineStatus, type PrimaryEndpoint } from '../driver.ts';
 import { findBinDir, type ToolName } from './binaries.ts';
 import { bootstrap } from './bootstrap.ts';
@@ -220,6 +220,16 @@ export class PostgresDriver implements EngineDriver {
       this.ctx = new DriverContext({ ...settings, binDir: dir }, this.ctx.logger, this.ctx.timeouts, this.options.tools);
       this.ctx.logger.info({ node: settings.nodeId, from, to: dir }, 'engine: bin dir switched');
     });
+  }
+
+  dataDirSpace(): { dir: string; freeBytes: number; totalBytes: number } | null {
+    const dir = this.ctx.settings.dataDir;
+    try {
+      const s = statfsSync(existsSync(dir) ? dir : dirname(dir));
+      return { dir, freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
+    } catch {
+      return null;
+    }
   }
 
   checkpoint(): Promise<void> {

@@ -5,16 +5,21 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const FILLER = '.rdbf-filler';
 
-/** Mount a tmpfs of `sizeMb` over `dir`, keeping what `dir` holds (the owner must be stopped). */
+/**
+ * Mount a tmpfs of `sizeMb` over `dir`, keeping what `dir` holds and its owner
+ * and mode (PostgreSQL insists on its data directory's); the owner must be stopped.
+ */
 export function mountSmallDisk(dir: string, sizeMb: number): void {
+  const st = statSync(dir);
   const keep = mkdtempSync(join(dirname(dir), '.rdbf-keep-'));
   execFileSync('cp', ['-a', `${dir}/.`, keep]);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m,mode=0755`, 'tmpfs', dir]);
+  const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m,mode=${mode},uid=${st.uid},gid=${st.gid}`, 'tmpfs', dir]);
   execFileSync('cp', ['-a', `${keep}/.`, dir]);
   rmSync(keep, { recursive: true, force: true });
 }

@@ -285,17 +285,7 @@ async function runOnce(
       s.signalAgent(id, 'SIGTERM');
       await waitAgentGone(s, id);
       mountSmallDisk(dir, 16);
-      heals.push({
-        what: `${id}'s agent state back on the real disk`,
-        undo: async () => {
-          if (s.node(id).agentPid !== null) {
-            s.signalAgent(id, 'SIGTERM');
-            await waitAgentGone(s, id);
-          }
-          unmountSmallDisk(dir);
-          await s.startAgent(id);
-        },
-      });
+      heals.push({ what: `${id}'s agent state back on the real disk`, undo: () => withAgentStopped(s, id, () => unmountSmallDisk(dir)) });
       await s.startAgent(id);
       await new Promise((r) => setTimeout(r, 2000));
       event(`${id}'s agent state on a 16 MB tmpfs; filled (${(fillDisk(dir) / 1e6).toFixed(1)} MB)`);
@@ -309,19 +299,15 @@ async function runOnce(
       mountSmallDisk(dir, usedMb + spareMb);
       heals.push({
         what: `${id}'s data directory back on the real disk`,
-        undo: async () => {
-          if (s.node(id).agentPid !== null) {
-            s.signalAgent(id, 'SIGTERM');
-            await waitAgentGone(s, id);
-          }
-          const pid = s.node(id).enginePid;
-          if (pid !== null) {
-            signalTree(pid, 'SIGKILL');
-            await new Promise((r) => setTimeout(r, 500));
-          }
-          unmountSmallDisk(dir);
-          await s.startAgent(id);
-        },
+        undo: () =>
+          withAgentStopped(s, id, async () => {
+            const pid = s.node(id).enginePid;
+            if (pid !== null) {
+              signalTree(pid, 'SIGKILL');
+              await new Promise((r) => setTimeout(r, 500));
+            }
+            unmountSmallDisk(dir);
+          }),
       });
       await s.startAgent(id);
       await s.waitHealthy(120_000);
@@ -423,6 +409,16 @@ async function runOnce(
     console.log('=====\n');
   }
   return { name: scenario.name, iteration, ok, failovers, failoverMs, lost, dual, summary };
+}
+
+/** Stop a node's agent (if it runs), do `fn`, start the agent again. */
+async function withAgentStopped(s: Sandbox, id: string, fn: () => Promise<void> | void): Promise<void> {
+  if (s.node(id).agentPid !== null) {
+    s.signalAgent(id, 'SIGTERM');
+    await waitAgentGone(s, id);
+  }
+  await fn();
+  await s.startAgent(id);
 }
 
 async function waitAgentGone(s: Sandbox, id: string): Promise<void> {

@@ -247,6 +247,17 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'pause-standby-engine',
+    what: "SIGSTOP of a standby's PostgreSQL for 6 s: the other standby confirms commits, no failover, the standby catches up",
+    iterations: 2,
+    async run(c) {
+      const [s1] = c.standbys;
+      c.event(`SIGSTOP ${s1}'s PostgreSQL (a standby)`);
+      c.pauseEngine(s1);
+      await c.sleep(6000);
+    },
+  },
+  {
     name: 'restart-loop',
     what: "the primary's agent is killed and restarted 3 times in a row, 1.5 s apart",
     iterations: 3,

@@ -16,7 +16,7 @@
  * follows (by its operation) instead of repeating.
  */
 
-import type { ClusterView, MemberView } from './api/wire.ts';
+import type { Check, ClusterView, MemberView, Props, Same } from './api/wire.ts';
 
 /** The route of the journal: GET (read-only role) and PUT (operator role, compare-and-set). */
 export const UPGRADE_JOURNAL_PATH = '/v1/procedures/upgrade';
@@ -163,9 +163,6 @@ export const upgradeJournalPutSchema = {
   },
 } as const;
 
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type Check<T extends true> = T;
-type Props<S> = S extends { properties: infer P } ? keyof P : never;
 /** Compile-time: each type and its schema list the same fields. */
 export type UpgradeJournalDriftChecks = [
   Check<Same<Props<typeof upgradeStepSchema>, keyof UpgradeStep>>,

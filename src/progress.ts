@@ -206,7 +206,7 @@ function interrupted(progress: Progress, what: string, id: string, endpoint: str
 }
 
 /** Resolves true after `ms`, false as soon as `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
     const onAbort = () => (clearTimeout(t), resolve(false));

@@ -7,6 +7,7 @@
  */
 
 import type { Role } from '../security/tokens.ts';
+import type { Check, Props, Same } from './wire.ts';
 
 export const SECURITY_PATHS = {
   tokens: '/v1/tokens',
@@ -115,13 +116,10 @@ export const auditQuerySchema = {
   properties: { limit: { type: 'integer', minimum: 1, maximum: AUDIT_MAX_LIMIT, default: AUDIT_DEFAULT_LIMIT } },
 } as const;
 
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type Props<S> = S extends { properties: infer P } ? keyof P : never;
-type Must<T extends true> = T;
 /** Fails to compile when a type and its schema list different fields. */
 export type SecurityDriftChecks = [
-  Must<Same<Props<typeof createTokenBodySchema>, keyof CreateTokenBody>>,
-  Must<Same<Props<typeof tokenViewSchema>, keyof TokenView>>,
-  Must<Same<Props<typeof createdTokenSchema>, keyof CreatedTokenView>>,
-  Must<Same<Props<typeof auditRecordSchema>, keyof AuditRecord>>,
+  Check<Same<Props<typeof createTokenBodySchema>, keyof CreateTokenBody>>,
+  Check<Same<Props<typeof tokenViewSchema>, keyof TokenView>>,
+  Check<Same<Props<typeof createdTokenSchema>, keyof CreatedTokenView>>,
+  Check<Same<Props<typeof auditRecordSchema>, keyof AuditRecord>>,
 ];

@@ -387,9 +387,10 @@ export const noQuerySchema = { type: 'object', additionalProperties: false, prop
 // Drift checks: each line fails to compile when a type and its schema (or an
 // enumeration and its union) list different names.
 
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type Check<T extends true> = T;
-type Props<S> = S extends { properties: infer P } ? keyof P : never;
+/** Drift-check helpers, shared by every wire file: `Check<Same<Props<typeof schema>, keyof Type>>`. */
+export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export type Check<T extends true> = T;
+export type Props<S> = S extends { properties: infer P } ? keyof P : never;
 
 export type WireDriftChecks = [
   Check<Same<Props<typeof memberViewSchema>, keyof MemberView>>,

@@ -158,7 +158,7 @@ export function decide(i: HaInput): HaDecision {
     // A leader does not watch its own engine: with it stopped on purpose, hand leadership
     // to a voter that will see the primary down and fail over.
     if (primary.node === me && (fenced || i.engineHeld)) {
-      const to = i.state.members.find((m) => m.id !== me && m.kind !== 'observer' && m.adminState === 'active')?.id;
+      const to = handoffTarget(i.state.members, me);
       if (to) {
         return {
           action: { kind: 'transfer-leadership', to },
@@ -170,7 +170,7 @@ export function decide(i: HaInput): HaDecision {
     // timeout, a voter that watches the primary from outside must lead.
     const downFor = i.engineDownForMs ?? 0;
     if (primary.node === me && !runningAsPrimary && downFor >= i.state.config.failoverTimeoutMs) {
-      const to = i.state.members.find((m) => m.id !== me && m.kind === 'voter' && m.adminState === 'active')?.id;
+      const to = handoffTarget(i.state.members, me);
       if (to) {
         return {
           action: { kind: 'transfer-leadership', to },
@@ -306,6 +306,11 @@ function asStandby(i: HaInput, primary: PrimaryRecord): HaDecision {
     };
   }
   return none(`waiting for WAL streaming from ${p} to start (${fmtMs(i.notStreamingForMs)})`);
+}
+
+/** Who takes Raft leadership from a primary that cannot judge itself: an active member that votes. */
+function handoffTarget(members: readonly MemberRecord[], me: string): string | undefined {
+  return members.find((m) => m.id !== me && m.kind !== 'observer' && m.adminState === 'active')?.id;
 }
 
 function fence(reason: string): HaDecision {

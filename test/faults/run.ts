@@ -262,41 +262,25 @@ async function runOnce(
     },
     async restartWithFastClock(id, rate) {
       const fast = fakeClock(join(root, `${id}.fast.faketime`), { monotonic: true, rate });
-      s.setAgentEnv(id, fast.env);
-      s.signalAgent(id, 'SIGTERM');
-      await waitAgentGone(s, id);
-      await s.startAgent(id);
+      await withAgentStopped(s, id, () => s.setAgentEnv(id, fast.env));
       event(`${id}'s agent restarted with every clock running ${rate}x fast (libfaketime)`);
-      heals.push({
-        what: `${id}'s agent back on the real clock`,
-        undo: async () => {
-          const wall = clocks.get(id);
-          s.setAgentEnv(id, wall ? wall.env : null);
-          if (s.node(id).agentPid !== null) {
-            s.signalAgent(id, 'SIGTERM');
-            await waitAgentGone(s, id);
-          }
-          await s.startAgent(id);
-        },
-      });
+      heals.push({ what: `${id}'s agent back on the real clock`, undo: () => withAgentStopped(s, id, () => s.setAgentEnv(id, clocks.get(id)?.env ?? null)) });
     },
     async fillAgentDisk(id) {
       const dir = join(s.dir, id, 'agent');
-      s.signalAgent(id, 'SIGTERM');
-      await waitAgentGone(s, id);
-      mountSmallDisk(dir, 16);
+      await withAgentStopped(s, id, () => mountSmallDisk(dir, 16));
       heals.push({ what: `${id}'s agent state back on the real disk`, undo: () => withAgentStopped(s, id, () => unmountSmallDisk(dir)) });
-      await s.startAgent(id);
       await new Promise((r) => setTimeout(r, 2000));
       event(`${id}'s agent state on a 16 MB tmpfs; filled (${(fillDisk(dir) / 1e6).toFixed(1)} MB)`);
     },
     freeAgentDisk: (id) => freeDisk(join(s.dir, id, 'agent')),
     async smallDataDisk(id, spareMb) {
       const dir = s.node(id).dataDir;
-      s.signalAgent(id, 'SIGTERM');
-      await waitAgentGone(s, id);
-      const usedMb = Number(execFileSync('du', ['-sm', dir], { encoding: 'utf8' }).split('\t')[0]);
-      mountSmallDisk(dir, usedMb + spareMb);
+      let usedMb = 0;
+      await withAgentStopped(s, id, () => {
+        usedMb = Number(execFileSync('du', ['-sm', dir], { encoding: 'utf8' }).split('\t')[0]);
+        mountSmallDisk(dir, usedMb + spareMb);
+      });
       heals.push({
         what: `${id}'s data directory back on the real disk`,
         undo: () =>
@@ -309,7 +293,6 @@ async function runOnce(
             unmountSmallDisk(dir);
           }),
       });
-      await s.startAgent(id);
       await s.waitHealthy(120_000);
       event(`${id}'s data directory on a ${usedMb + spareMb} MB tmpfs (${usedMb} MB used)`);
     },

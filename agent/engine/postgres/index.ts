@@ -130,23 +130,18 @@ export class PostgresDriver implements EngineDriver {
       const lap = (name: string) => (ms[name] = Math.round(performance.now() - t0));
       const role = await replication.runningRole(this.ctx);
       if (role === 'stopped') throw new EngineError('promote-failed', `${settings.nodeId} is not running: start it as a standby, then promote`);
+      // One write, one reload: a primary follows no one (the include file says what the server
+      // is), and the new epoch is stamped before the first write can happen (EPOCH_GUC): every
+      // session the promoted server runs reads it after this reload.
       const runner = this.ctx.runner();
-      const parent = runner.prepareParent(settings.dataDir);
+      writeConfig(runner, settings, settings.dataDir, runner.prepareParent(settings.dataDir), null, this.ctx.warn, epoch ?? undefined);
+      await withSession(settings, (c) => c.query('SELECT pg_reload_conf()'));
+      if (epoch !== null) await waitSetting(settings, EPOCH_GUC, String(epoch), 5000);
+      lap('stampedMs');
       if (role === 'standby') {
-        // Stamp the new epoch before the first write can happen (EPOCH_GUC): every
-        // session the promoted server runs reads it after this reload.
-        if (epoch !== null) {
-          writeConfig(runner, settings, settings.dataDir, parent, readFollowing(settings.dataDir), this.ctx.warn, epoch);
-          await withSession(settings, (c) => c.query('SELECT pg_reload_conf()'));
-          await waitSetting(settings, EPOCH_GUC, String(epoch), 5000);
-          lap('stampedMs');
-        }
         await promoteNow(this.ctx);
         lap('writableMs');
       }
-      // A primary follows no one: clear primary_conninfo so the include file says what the server is.
-      writeConfig(runner, settings, settings.dataDir, parent, null, this.ctx.warn, epoch ?? undefined);
-      await withSession(settings, (c) => c.query('SELECT pg_reload_conf()'));
       await this.ensureRole();
       // pg_control names the new timeline only after a checkpoint; until then a
       // pg_rewind against this server wrongly finds "no rewind required".

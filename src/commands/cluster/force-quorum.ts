@@ -34,7 +34,7 @@ import { outputFormat, type Factory } from '../../cli.ts';
 import { resolveTarget, type Target } from '../../contexts.ts';
 import { CliError } from '../../errors.ts';
 import { paint, printJson, printTable, progress, type OutputFormat } from '../../output.ts';
-import { interruptSignal, startProgress } from '../../progress.ts';
+import { interruptSignal, sleep, startProgress } from '../../progress.ts';
 import { canPrompt, confirmTyped } from '../../prompt.ts';
 import { parseDuration } from './failover.ts';
 
@@ -347,14 +347,6 @@ function waitInterrupted(primary: string, epoch: number): CliError {
   return new CliError('interrupted', `interrupted (Ctrl-C) while waiting for ${primary} to accept writes in epoch ${epoch}; the new configuration is in place and the cluster goes on: follow it with \`rustydb-admin cluster status\``);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = () => (clearTimeout(t), resolve(false));
-    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve(true)), ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -29,7 +29,7 @@ import {
 import { ApiClient, ApiRequestError, DEFAULT_REQUEST_TIMEOUT_MS } from '../../api/client.ts';
 import type { Factory } from '../../cli.ts';
 import { CliError } from '../../errors.ts';
-import { interruptSignal, OperationFailedError, startProgress, waitForOperation, type Progress } from '../../progress.ts';
+import { interruptSignal, OperationFailedError, sleep, startProgress, waitForOperation, type Progress } from '../../progress.ts';
 import { blockedConflict, readJournalAnswer, type JournalHandle } from './upgrade-journal-client.ts';
 
 /** U1's node procedure on the node's own agent: 202 + an `upgrade` operation. */
@@ -422,14 +422,6 @@ async function pause(f: F, ms: number, what: string): Promise<void> {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = () => (clearTimeout(t), resolve(false));
-    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve(true)), ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 export function seconds(ms: number | null): string {
   return ms === null ? '?' : `${(ms / 1000).toFixed(1)}s`;
